@@ -1,0 +1,1 @@
+"""Reproducible comparisons against bare Starlette and peer libraries (`make bench`)."""

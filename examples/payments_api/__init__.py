@@ -1,0 +1,1 @@
+"""The reference payments service: what teams copy when they start on `hardened`."""

@@ -1,0 +1,74 @@
+"""The payments API on `hardened.Service`: explicit wiring, a Postgres pool, problem+json errors.
+
+Run it with `make run` (embedded PostgreSQL) or `hardened run examples.payments_api.app:app`
+with `DATABASE_URL` set.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hardened import Service, component
+from hardened.problems import problem_body
+
+SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
+
+
+def _not_found(detail: str) -> Response:
+    body = problem_body(404, "Not found", detail=detail)
+    return Response(body, status_code=404, media_type="application/problem+json")
+
+
+async def get_payment(request: Request) -> Response:
+    """`GET /payments/{id}`: one payment, or 404 problem+json."""
+    try:
+        payment_id = uuid.UUID(request.path_params["payment_id"])
+    except ValueError:
+        return _not_found("no such payment")
+    pool = component(request, asyncpg.Pool)
+    row = await pool.fetchrow(
+        "SELECT id, amount, currency, status, created_at FROM payments WHERE id = $1",
+        payment_id,
+    )
+    if row is None:
+        return _not_found("no such payment")
+    return JSONResponse(
+        {
+            "id": str(row["id"]),
+            "amount": row["amount"],
+            "currency": row["currency"].strip(),
+            "status": row["status"],
+            "created_at": row["created_at"].isoformat(),
+        }
+    )
+
+
+async def database_pool() -> AsyncIterator[asyncpg.Pool]:
+    """The Postgres pool: bounded, with a command timeout; the schema is applied at start."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set (make run starts an embedded PostgreSQL)")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=5.0)
+    try:
+        await pool.execute(SCHEMA)
+        yield pool
+    finally:
+        await pool.close()
+
+
+service = Service(
+    "payments-api",
+    tier="critical",
+    routes=[Route("/payments/{payment_id}", get_payment, methods=["GET"])],
+)
+service.components.provide(asyncpg.Pool)(database_pool)
+
+app = service

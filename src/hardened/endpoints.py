@@ -1,0 +1,115 @@
+"""Probes on the public port (`/livez`, `/readyz`) and the admin app (`/gates`, `/metrics`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.exposition import choose_encoder
+from starlette.types import Receive, Scope, Send
+
+from hardened.errors import ConfigError
+from hardened.gates import Tier
+
+if TYPE_CHECKING:
+    from hardened.service import Service
+
+__all__ = ["AdminApp", "EndpointsConfig", "send_json"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointsConfig:
+    """Where probes and the admin endpoints answer."""
+
+    livez_path: str = "/livez"
+    readyz_path: str = "/readyz"
+    gates_path: str = "/gates"
+    metrics_path: str = "/metrics"
+    # /gates and /metrics reveal internals; they live on the admin listener unless you say so.
+    admin_on_public_port: bool = False
+
+    def __post_init__(self) -> None:
+        paths = (self.livez_path, self.readyz_path, self.gates_path, self.metrics_path)
+        if any(not path.startswith("/") for path in paths):
+            raise ConfigError(f"endpoint paths must start with '/': {paths}")
+        if len(set(paths)) != len(paths):
+            raise ConfigError(f"endpoint paths must differ: {paths}")
+
+
+async def send_json(send: Send, status: int, document: Any) -> None:
+    """Send `document` as a complete JSON response."""
+    body = json.dumps(document, default=str, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_liveness(send: Send) -> None:
+    """`/livez`: the process is alive and its loop answers; stays 200 through shutdown."""
+    await send_json(send, 200, {"status": "alive"})
+
+
+async def send_readiness(send: Send, service: Service) -> None:
+    """`/readyz`: 200 while the service takes traffic; 503 before start and once draining."""
+    ready, reason = service.readiness()
+    await send_json(send, 200 if ready else 503, {"status": "ready" if ready else reason})
+
+
+def _query_tier(scope: Scope) -> Tier | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == "tier" and value in Tier.__members__.values():
+            return Tier(value)
+    return None
+
+
+async def send_gates(scope: Scope, send: Send, service: Service) -> None:
+    """`/gates`: the full report (JSON), checked now; `?tier=` evaluates at another tier."""
+    report = await asyncio.to_thread(service.report, _query_tier(scope))
+    await send_json(send, 200, report)
+
+
+async def send_metrics(scope: Scope, send: Send, service: Service) -> None:
+    """`/metrics`: rendered in a thread so that a large scrape cannot stall the event loop."""
+    accept = ""
+    for name, value in scope.get("headers", []):
+        if name == b"accept":
+            accept = value.decode("latin-1")
+    encoder, content_type = choose_encoder(accept)
+    body = await asyncio.to_thread(encoder, service.metrics_registry)
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AdminApp:
+    """The admin listener's application: probes, `/gates` and `/metrics`, nothing else."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        endpoints = self._service.endpoints
+        path = scope["path"]
+        if path == endpoints.gates_path:
+            await send_gates(scope, send, self._service)
+        elif path == endpoints.metrics_path:
+            await send_metrics(scope, send, self._service)
+        elif path == endpoints.livez_path:
+            await send_liveness(send)
+        elif path == endpoints.readyz_path:
+            await send_readiness(send, self._service)
+        else:
+            await send_json(send, 404, {"status": "not found", "path": path})

@@ -1,0 +1,142 @@
+"""The hardened runner behind `hardened run`: uvicorn with signals that end in exit 0.
+
+Stock uvicorn re-raises the captured SIGTERM after a graceful shutdown, so the process dies
+*by the signal* (exit 143) even when every request was answered. This runner flips readiness
+on the first signal, lets uvicorn drain, and exits 0; the admin listener (`/gates`,
+`/metrics`) runs as a second uvicorn server on the same loop and stops last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from types import FrameType
+
+import uvicorn
+
+from hardened.endpoints import AdminApp
+from hardened.errors import ConfigError
+from hardened.service import Service
+
+__all__ = ["HardenedServer", "RunConfig", "run"]
+
+logger = logging.getLogger("hardened.runner")
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """How `hardened run` serves a service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = 9000
+    # Above the load balancer's idle timeout (AWS ALB: 60 s) so the LB closes first.
+    timeout_keep_alive: float = 65.0
+    drain_timeout: float = 17.0
+    http: str = "auto"
+    loop: str = "auto"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.admin_port is not None and self.admin_port == self.port and self.port != 0:
+            raise ConfigError("the admin listener needs its own port")
+        if self.timeout_keep_alive <= 0 or self.drain_timeout <= 0:
+            raise ConfigError("timeouts must be positive")
+
+
+class HardenedServer(uvicorn.Server):
+    """A `uvicorn.Server` that hands the first signal to the service and exits 0."""
+
+    def __init__(self, config: uvicorn.Config, service: Service, admin: uvicorn.Server | None):
+        super().__init__(config)
+        self.service = service
+        self.admin = admin
+        self.signals_received: list[int] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Install SIGTERM/SIGINT handlers; unlike uvicorn, never re-raise them afterwards."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First signal: readiness goes 503 and the drain begins; a second forces the exit."""
+        del frame
+        self.signals_received.append(sig)
+        if self.should_exit:
+            self.force_exit = True
+            return
+        self.service.begin_shutdown()
+        self.should_exit = True
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.admin is not None and not self.should_exit:
+            self.admin.config.load()
+            self.admin.lifespan = self.admin.config.lifespan_class(self.admin.config)
+            await self.admin.startup()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        if self.admin is not None and self.admin.started:
+            self.admin.force_exit = True
+            await self.admin.shutdown()
+
+
+def build_server(service: Service, config: RunConfig) -> HardenedServer:
+    """The uvicorn servers (public and admin) for `service`, not yet started."""
+    public = uvicorn.Config(
+        service,
+        host=config.host,
+        port=config.port,
+        lifespan="on",
+        http=config.http,
+        loop=config.loop,
+        log_level=config.log_level,
+        timeout_keep_alive=int(config.timeout_keep_alive),
+        timeout_graceful_shutdown=int(config.drain_timeout),
+    )
+    admin = None
+    if config.admin_port is not None:
+        admin_config = uvicorn.Config(
+            AdminApp(service),
+            host=config.admin_host,
+            port=config.admin_port,
+            lifespan="off",
+            http=config.http,
+            log_level="warning",
+            access_log=False,
+        )
+        admin = uvicorn.Server(admin_config)
+    return HardenedServer(public, service, admin)
+
+
+def run(service: Service, config: RunConfig) -> int:
+    """Serve `service` until a signal ends it; the process exit code (0 after a clean drain)."""
+    server = build_server(service, config)
+    server.run()
+    if server.started is False and not server.should_exit:
+        return 1
+    return 0
+
+
+def serve_in_loop(service: Service, config: RunConfig) -> asyncio.Task[None]:
+    """Start serving inside an already running loop (embedding, tests)."""
+    server = build_server(service, config)
+    return asyncio.get_running_loop().create_task(server.serve())

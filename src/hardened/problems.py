@@ -1,0 +1,71 @@
+"""RFC 9457 problem+json answers: the one place where an error becomes an HTTP response."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+from starlette.types import Receive, Scope, Send
+
+from hardened.errors import HardenedError
+
+__all__ = ["problem_response", "send_error", "send_problem"]
+
+PROBLEM_CONTENT_TYPE = b"application/problem+json"
+
+
+def problem_body(
+    status: int, title: str, *, detail: str = "", problem_type: str = "about:blank"
+) -> bytes:
+    """Encode a problem document."""
+    document: dict[str, object] = {"type": problem_type, "title": title, "status": status}
+    if detail and detail != title:
+        document["detail"] = detail
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def problem_response(
+    error: HardenedError, *, close: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, raw headers and body for `error`."""
+    body = problem_body(
+        error.status, error.title, detail=error.detail, problem_type=error.problem_type
+    )
+    headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if error.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    return error.status, headers, body
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+) -> None:
+    """Send a complete response through a raw ASGI `send`."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    error: HardenedError,
+    *,
+    close: bool = False,
+    extra_headers: Mapping[bytes, bytes] | None = None,
+) -> None:
+    """Answer the request with `error` as problem+json (a tiny ASGI app)."""
+    del scope, receive
+    status, headers, body = problem_response(error, close=close)
+    if extra_headers:
+        headers.extend(extra_headers.items())
+    await send_problem(send, status, headers, body)

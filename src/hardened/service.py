@@ -1,0 +1,213 @@
+"""Service: the composition root — components, lifespan, the fixed middleware order, the gates.
+
+One `Service` is one ASGI application. It hosts routes written on it, or wraps a Starlette or
+FastAPI application a team already has; either way every request passes the same stack and the
+same probes, and `/gates` reports the same eight gates.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hardened._lifespan import InnerLifespan
+from hardened.clock import SYSTEM_CLOCK, Clock
+from hardened.components import Components
+from hardened.endpoints import (
+    EndpointsConfig,
+    send_gates,
+    send_liveness,
+    send_metrics,
+    send_readiness,
+)
+from hardened.errors import ConfigError, HardenedError
+from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.problems import problem_response
+from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
+
+__all__ = ["Mechanism", "Phase", "Service"]
+
+logger = logging.getLogger("hardened.service")
+
+
+class Phase(enum.StrEnum):
+    """Where the service is in its life; readiness follows from it."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    READY = "ready"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+class Mechanism(Protocol):
+    """A gate's mechanism: installs its layer, components and gate on a service."""
+
+    def install(self, service: Service) -> None:
+        """Register what this mechanism needs on `service`."""
+        ...
+
+
+async def _problem_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HardenedError)
+    status, headers, body = problem_response(exc)
+    return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+class Service:
+    """The composition root of one backend service."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        tier: Tier | str = Tier.STANDARD,
+        routes: Sequence[BaseRoute] | None = None,
+        app: ASGIApp | None = None,
+        endpoints: EndpointsConfig | None = None,
+        waivers: Mapping[str, Waiver] | None = None,
+        mechanisms: Sequence[Mechanism] = (),
+        clock: Clock = SYSTEM_CLOCK,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        if not name.strip():
+            raise ConfigError("a service needs a name")
+        if routes is not None and app is not None:
+            raise ConfigError("pass routes= or app=, not both")
+        try:
+            self.tier = Tier(tier)
+        except ValueError:
+            raise ConfigError(
+                f"tier must be one of {[t.value for t in Tier]}, not {tier!r}"
+            ) from None
+        self.name = name
+        self.clock = clock
+        self.endpoints = endpoints or EndpointsConfig()
+        self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
+        self.components = Components(clock=clock)
+        self.gates = GateBoard(waivers=waivers, clock=clock)
+        self.phase = Phase.CREATED
+        self._layers: dict[str, Layer] = {}
+        self._stack: ASGIApp | None = None
+        self._inner_lifespan: InnerLifespan | None = None
+        self.app = app if app is not None else Starlette(routes=list(routes or ()))
+        if isinstance(self.app, Starlette):
+            self.app.add_exception_handler(HardenedError, _problem_handler)
+        for mechanism in mechanisms:
+            self.use(mechanism)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def use(self, mechanism: Mechanism) -> Service:
+        """Install a gate mechanism (its layer, components and gate)."""
+        mechanism.install(self)
+        return self
+
+    def add_layer(self, layer: Layer) -> None:
+        """Put `layer` in its slot of the fixed order; each slot holds one layer."""
+        if self._stack is not None:
+            raise ConfigError("layers must be added before the service serves its first request")
+        if layer.slot not in MIDDLEWARE_ORDER:
+            raise ConfigError(f"unknown slot {layer.slot!r}; slots are {MIDDLEWARE_ORDER}")
+        if layer.slot in self._layers:
+            raise ConfigError(f"the {layer.slot!r} slot is already filled")
+        self._layers[layer.slot] = layer
+
+    def layers(self) -> dict[str, str | None]:
+        """Slot → layer type name (None for an empty slot), in the fixed order."""
+        return {
+            slot: type(self._layers[slot]).__qualname__ if slot in self._layers else None
+            for slot in MIDDLEWARE_ORDER
+        }
+
+    # -- state and reports -------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether to take traffic now, and the phase that decides it."""
+        return self.phase is Phase.READY, self.phase.value
+
+    def begin_shutdown(self) -> None:
+        """Stop being ready (the first step of every graceful shutdown)."""
+        if self.phase in (Phase.READY, Phase.STARTING, Phase.CREATED):
+            self.phase = Phase.DRAINING
+
+    def report(self, tier: Tier | str | None = None) -> dict[str, Any]:
+        """The gate report document, evaluated at `tier` (default: the service's own)."""
+        effective = Tier(tier) if tier is not None else self.tier
+        return build_report(self.name, effective, self.gates.results(effective))
+
+    # -- ASGI --------------------------------------------------------------------------------
+
+    def _build_stack(self) -> ASGIApp:
+        if self._stack is None:
+            self._stack = build_stack(self.app, self._layers)
+        return self._stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        scope["hardened.service"] = self
+        if kind == "http":
+            path = scope["path"]
+            endpoints = self.endpoints
+            if path == endpoints.livez_path:
+                await send_liveness(send)
+                return
+            if path == endpoints.readyz_path:
+                await send_readiness(send, self)
+                return
+            if endpoints.admin_on_public_port:
+                if path == endpoints.gates_path:
+                    await send_gates(scope, send, self)
+                    return
+                if path == endpoints.metrics_path:
+                    await send_metrics(scope, send, self)
+                    return
+        await (self._stack or self._build_stack())(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        self.phase = Phase.STARTING
+        state: dict[str, Any] = scope.get("state", {})
+        try:
+            self._build_stack()
+            await self.components.start()
+            self._inner_lifespan = InnerLifespan(self.app, state)
+            await self._inner_lifespan.startup()
+        except Exception as exc:
+            logger.exception("start-up failed")
+            await self.components.stop()
+            self.phase = Phase.STOPPED
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
+            )
+            return
+        self.phase = Phase.READY
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        assert message["type"] == "lifespan.shutdown"
+        self.begin_shutdown()
+        failure = ""
+        try:
+            await self._inner_lifespan.shutdown()
+        except Exception as exc:
+            logger.exception("the application's shutdown failed")
+            failure = f"{type(exc).__name__}: {exc}"
+        await self.components.stop()
+        self.phase = Phase.STOPPED
+        if failure:
+            await send({"type": "lifespan.shutdown.failed", "message": failure})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})

@@ -1,0 +1,83 @@
+"""The fixed middleware order of the request path, and the one function that builds it.
+
+Outermost first (DESIGN.md, "The data path")::
+
+    observe → shed → deadline → lifecycle → idempotency → errors → application
+
+A `Layer` fills one named slot; a slot left empty is a pass-through and the gate that owns it
+reports `fail: not configured`. Users who assemble the pieces by hand call `build_stack` and get
+the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hardened.errors import ConfigError, HardenedError
+from hardened.problems import send_error
+
+__all__ = ["MIDDLEWARE_ORDER", "ErrorMapping", "Layer", "build_stack"]
+
+MIDDLEWARE_ORDER: tuple[str, ...] = (
+    "observe",  # RED timing of everything below, shed 503s included
+    "shed",  # cheap rejection before the body is read
+    "deadline",  # the request budget; 504 when spent
+    "lifecycle",  # body limit, in-flight accounting, backpressure
+    "idempotency",  # claim key → handler → store → replay on opted-in routes
+)
+
+
+@runtime_checkable
+class Layer(Protocol):
+    """A middleware that occupies one slot of `MIDDLEWARE_ORDER`."""
+
+    @property
+    def slot(self) -> str:
+        """The slot's name."""
+        ...
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """Return `app` wrapped by this layer's middleware."""
+        ...
+
+
+class ErrorMapping:
+    """Innermost layer: a `HardenedError` escaping the app becomes its one HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except HardenedError as error:
+            if started:
+                raise
+            await send_error(scope, receive, send, error)
+
+
+def build_stack(app: ASGIApp, layers: Mapping[str, Layer]) -> ASGIApp:
+    """Wrap `app` with `layers` in the fixed order, whatever order they were given in."""
+    unknown = sorted(set(layers) - set(MIDDLEWARE_ORDER))
+    if unknown:
+        raise ConfigError(f"unknown middleware slots {unknown}; slots are {MIDDLEWARE_ORDER}")
+    wrapped: ASGIApp = ErrorMapping(app)
+    for slot in reversed(MIDDLEWARE_ORDER):
+        layer = layers.get(slot)
+        if layer is not None:
+            wrapped = layer.wrap(wrapped)
+    return wrapped

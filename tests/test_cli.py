@@ -1,0 +1,117 @@
+"""`hardened check` and `hardened rules`: documents and exit codes a deploy pipeline relies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardened.testing import free_port, run_server
+
+
+def hardened(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hardened", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_json_prints_the_report_and_exits_1_while_gates_fail(repo_root: Path) -> None:
+    """The payments example's report has all eight gates, is valid JSON, and exits 1."""
+    result = hardened("check", "examples.payments_api.app:app", "--json", cwd=repo_root)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["service"] == "payments-api"
+    assert report["tier"] == "critical"
+    assert report["status"] == "fail"
+    assert len(report["gates"]) == 8
+
+
+def test_check_exits_0_when_no_gate_fails(repo_root: Path) -> None:
+    """Every gate waived (valid waivers): the report warns and the check passes."""
+    result = hardened("check", "tests.apps.waived:app", cwd=repo_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "waived" in result.stdout
+
+
+def test_check_tier_flag_changes_the_tier(repo_root: Path) -> None:
+    """--tier evaluates the report at the given tier."""
+    result = hardened(
+        "check", "tests.apps.basic:app", "--json", "--tier", "internal", cwd=repo_root
+    )
+    assert json.loads(result.stdout)["tier"] == "internal"
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_colon_here", "expected MODULE:ATTR"),
+        ("tests.apps.missing_module:app", "cannot import module 'tests.apps.missing_module'"),
+        ("tests.apps.basic:nothing", "has no attribute 'nothing'"),
+        ("tests.apps.basic:not_a_service", "not a hardened.Service"),
+    ],
+)
+def test_bad_module_attr_exits_2_with_a_clear_message(
+    repo_root: Path, reference: str, message: str
+) -> None:
+    """A bad MODULE:ATTR gives one clear line and exit 2, never a traceback."""
+    result = hardened("check", reference, cwd=repo_root)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_needs_exactly_one_target(repo_root: Path) -> None:
+    """Neither or both of MODULE:ATTR and --url is a usage error (exit 2)."""
+    assert hardened("check", cwd=repo_root).returncode == 2
+    both = hardened("check", "tests.apps.basic:app", "--url", "http://127.0.0.1:1", cwd=repo_root)
+    assert both.returncode == 2
+
+
+def test_unknown_command_and_bad_tier_exit_2(repo_root: Path) -> None:
+    """argparse usage errors keep exit code 2."""
+    assert hardened("deploy", cwd=repo_root).returncode == 2
+    assert (
+        hardened("check", "tests.apps.basic:app", "--tier", "gold", cwd=repo_root).returncode == 2
+    )
+
+
+def test_check_url_reads_a_running_instance(repo_root: Path) -> None:
+    """`check --url` reads /gates from a live instance and exits by its status."""
+    with run_server("tests.apps.basic:app", cwd=repo_root) as server:
+        failing = hardened("check", "--url", server.admin_url, "--json", cwd=repo_root)
+        assert failing.returncode == 1
+        assert json.loads(failing.stdout)["service"] == "basic"
+        explicit = hardened("check", "--url", f"{server.admin_url}/gates", cwd=repo_root)
+        assert explicit.returncode == 1
+        assert "basic at tier standard: FAIL" in explicit.stdout
+    with run_server("tests.apps.waived:app", cwd=repo_root) as server:
+        assert hardened("check", "--url", server.admin_url, cwd=repo_root).returncode == 0
+
+
+def test_check_url_errors_exit_2(repo_root: Path) -> None:
+    """Nothing listening, or not a gate report, is exit 2 with a clear message."""
+    port = free_port()
+    refused = hardened(
+        "check", "--url", f"http://127.0.0.1:{port}", "--timeout", "2", cwd=repo_root
+    )
+    assert refused.returncode == 2
+    assert "cannot read a gate report" in refused.stderr
+    with run_server("tests.apps.basic:app", cwd=repo_root) as server:
+        wrong = hardened("check", "--url", f"{server.url}/livez", cwd=repo_root)
+        assert wrong.returncode == 2
+        assert "did not answer with a gate report" in wrong.stderr
+    assert hardened("check", "--url", "ftp://x", cwd=repo_root).returncode == 2
+
+
+def test_rules_prints_a_rule_file(repo_root: Path) -> None:
+    """`hardened rules` prints a YAML rule file for the service."""
+    result = hardened("rules", "examples.payments_api.app:app", cwd=repo_root)
+    assert result.returncode == 0
+    assert "groups:" in result.stdout
