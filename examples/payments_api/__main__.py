@@ -26,6 +26,8 @@ def main() -> int:
         f"gate report on http://127.0.0.1:{admin_port}/gates",
         flush=True,
     )
+    for gate in service.report()["gates"]:
+        print(f"  gate {gate['name']:<12} {gate['status']}", flush=True)
     try:
         return run(service, RunConfig(port=port, admin_port=admin_port))
     finally:

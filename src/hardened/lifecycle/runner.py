@@ -120,7 +120,7 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
             port=config.admin_port,
             lifespan="off",
             http=config.http,
-            log_level="warning",
+            log_config=None,  # keep the public server's logging configuration
             access_log=False,
         )
         admin = uvicorn.Server(admin_config)

