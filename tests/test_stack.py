@@ -76,3 +76,24 @@ async def test_layers_cannot_change_once_serving() -> None:
         await client.get("/x")
     with pytest.raises(ConfigError, match="before the service serves"):
         service.add_layer(Recorder("shed", []))
+
+
+async def test_a_wrapped_fastapi_app_passes_through_the_same_layers() -> None:
+    """FastAPI (a Starlette subclass) behind Service gets every layer, in order; probes do not."""
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    seen: list[str] = []
+    service = Service("legacy", app=api)
+    for slot in MIDDLEWARE_ORDER:
+        service.add_layer(Recorder(slot, seen))
+    transport = httpx.ASGITransport(app=service)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/items/3")).json() == {"item_id": 3}
+        assert (await client.get("/readyz")).status_code == 503  # lifespan not run: not ready
+    assert seen == list(MIDDLEWARE_ORDER)
