@@ -59,6 +59,7 @@ def test_readiness_503_at_once_serves_during_delay_then_refuses(repo_root: Path)
         assert wait_for(lambda: any(status == 503 for _, status in polls), timeout=10)
         during = httpx.get(f"{server.url}/hello", timeout=5)
         served_at = time.monotonic() - signalled
+        gates = httpx.get(f"{server.admin_url}/gates", timeout=5).json()
         assert wait_for(lambda: not _connect(server.port), timeout=DELAY + 10)
         refused_at = time.monotonic() - signalled
         alive_when_refused = server.process.poll() is None
@@ -74,6 +75,9 @@ def test_readiness_503_at_once_serves_during_delay_then_refuses(repo_root: Path)
     assert served_at < DELAY <= refused_at + 0.05
     assert alive_when_refused, "the listener closed while the drain still ran"
     assert [r.status_code for r in in_flight] == [200]
+    live = next(g for g in gates["gates"] if g["name"] == "shutdown")["evidence"]
+    assert live["last_shutdown"]["outcome"] == "in progress", "/gates shows the running drain"
+    assert live["last_shutdown"]["in_flight_at_signal"] >= 1
 
 
 def test_second_signal_skips_the_delay_and_forces_the_drain(repo_root: Path) -> None:
