@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from hardened.testing import free_port, run_server
 from tests.apps.shutdown_support import events, reports, wait_entered, wait_for
@@ -141,3 +143,20 @@ def test_streams_are_told_to_finish_when_the_drain_begins(repo_root: Path) -> No
     report = reports(output)[-1]
     assert report["streams_at_drain"] == 1
     assert (report["cancelled"], report["outcome"]) == (0, "clean")
+
+
+def test_websockets_are_closed_with_1012_at_the_drain(repo_root: Path, tmp_path: Path) -> None:
+    """An open WebSocket gets close code 1012 (service restart) when the listeners close."""
+    record = tmp_path / "events"
+    env = {"SHUTDOWN_DELAY": "0.5", "SHUTDOWN_EVENTS": str(record)}
+    with run_server("tests.apps.shutdown_app:app", cwd=repo_root, env=env) as server:
+        url = f"ws://127.0.0.1:{server.port}/socket"
+        with connect(url, open_timeout=10) as websocket:
+            assert websocket.recv(timeout=10) == "hello"
+            server.signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                websocket.recv(timeout=20)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012
+        assert server.wait(timeout=30) == 0
+    assert "websocket closed 1012" in events(record)

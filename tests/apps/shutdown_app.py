@@ -16,7 +16,8 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hardened import Service, component
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -91,6 +92,17 @@ async def events(request: Request) -> Response:
     return StreamingResponse(stream, media_type="text/event-stream")
 
 
+async def socket(websocket: WebSocket) -> None:
+    """Greets, then waits; records the close code the server's shutdown gives it."""
+    await websocket.accept()
+    await websocket.send_text("hello")
+    try:
+        while True:
+            await websocket.receive_text()
+    except WebSocketDisconnect as exc:
+        record(f"websocket closed {exc.code}")
+
+
 def _recording(name: str) -> object:
     async def factory() -> AsyncIterator[str]:
         record(f"start {name}")
@@ -143,6 +155,7 @@ service = Service(
         Route("/stats", stats),
         Route("/stubborn", stubborn),
         Route("/events", events),
+        WebSocketRoute("/socket", socket),
     ],
     shutdown=ShutdownConfig(
         deregistration_delay=_seconds("SHUTDOWN_DELAY", 1.0),

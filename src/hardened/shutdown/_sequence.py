@@ -189,10 +189,11 @@ class ShutdownSequence:
         clock, began, state = self.manager.clock, self.began_at, self.server.server_state
         report.phases["deregister"] = _elapsed(began, clock.monotonic())
 
-        # Close the listeners; one more loop tick lets sockets the kernel already accepted get
-        # their protocol, so they are drained rather than reset.
+        # One loop tick before closing lets the accept handler take what the kernel queued;
+        # one after gives those sockets their protocol, so they are drained, not reset.
         start = clock.monotonic()
         report.phase_starts["close_listeners"] = _elapsed(began, start)
+        await asyncio.sleep(0)
         for server in getattr(self.server, "servers", []):
             server.close()
         for sock in sockets or []:
