@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -118,3 +119,25 @@ def test_report_is_kept_and_shown_by_the_next_process(tmp_path: Path) -> None:
     assert evidence["last_shutdown"]["cancelled"] == 2
     assert evidence["last_shutdown"]["outcome"] == "cut"
     assert report.line().startswith('shutdown-report {"signal":"SIGTERM"')
+
+
+async def test_stream_cancelled_mid_wait_leaves_no_task_reading_the_source() -> None:
+    """A client that goes away mid-stream leaves no orphan task behind the stream."""
+    manager = ShutdownManager()
+
+    async def slow_source() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.sleep(60)
+        yield 2
+
+    async def consume() -> None:
+        async for _ in manager.stream(slow_source()):
+            pass
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

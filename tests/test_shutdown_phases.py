@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
@@ -162,3 +163,40 @@ def test_stubborn_handler_and_hanging_teardown_are_bounded_and_the_watchdog_fire
     assert "stop cache" not in recorded
     assert outcome
     assert outcome[0] != 200
+
+
+def test_watchdog_fires_even_when_the_event_loop_is_blocked(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """A handler that blocks the loop stops every task; the watchdog thread still exits in time."""
+    record = tmp_path / "events"
+    grace = 5.0
+    env = {
+        "SHUTDOWN_EVENTS": str(record),
+        "SHUTDOWN_DELAY": "0",
+        "SHUTDOWN_DRAIN": "1",
+        "SHUTDOWN_GRACE": str(grace),
+        "SHUTDOWN_STEP": "0.5",
+        "SHUTDOWN_TEARDOWN": "0.5",
+    }
+    with run_server("tests.apps.shutdown_app:app", cwd=repo_root, env=env) as server:
+
+        def call() -> None:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"{server.url}/block", timeout=30)
+
+        client = threading.Thread(target=call)
+        client.start()
+        assert wait_for(lambda: "blocking the loop" in events(record))
+        began = time.monotonic()
+        server.signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+        took = time.monotonic() - began
+        client.join(timeout=10)
+        output = server.output()
+    assert code == WATCHDOG_EXIT_CODE
+    assert grace - 1.5 <= took < grace, f"exited {took:.2f}s after SIGTERM"
+    last = reports(output)[-1]
+    assert last["watchdog_fired"]
+    assert last["in_flight_at_signal"] == 1
+    assert "drain" not in last["phases"], "the loop never got to drain"

@@ -78,6 +78,13 @@ async def stubborn(request: Request) -> Response:
     return PlainTextResponse("late")
 
 
+async def block(request: Request) -> Response:
+    """Blocks the event loop itself: no task, timeout or cancellation can end it."""
+    record("blocking the loop")
+    time.sleep(60)  # noqa: ASYNC251 - the bug this handler stands for
+    return PlainTextResponse("unblocked")
+
+
 async def ticker() -> AsyncIterator[str]:
     for n in range(600):
         yield f"data: tick {n}\n\n"
@@ -154,6 +161,7 @@ service = Service(
         Route("/hello", hello),
         Route("/stats", stats),
         Route("/stubborn", stubborn),
+        Route("/block", block),
         Route("/events", events),
         WebSocketRoute("/socket", socket),
     ],

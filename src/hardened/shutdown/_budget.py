@@ -15,7 +15,7 @@ from typing import Any
 from hardened.shutdown._config import DEFAULT_DEREGISTRATION_DELAY, ShutdownConfig
 from hardened.shutdown._manifest import PodShutdownSpec, read_manifest
 
-__all__ = ["ShutdownBudget", "resolve_budget"]
+__all__ = ["ShutdownBudget", "resolve_budget", "settings_budget"]
 
 WATCHDOG_LEAD = 1.0  # the watchdog fires this long before the grace period ends
 
@@ -120,4 +120,22 @@ def resolve_budget(
         margin=config.margin,
         orchestrated=orchestrated,
         manifest=manifest,
+    )
+
+
+def settings_budget(config: ShutdownConfig) -> ShutdownBudget:
+    """The budget from the settings alone: what a shutdown uses when the manifest is unusable."""
+    source = "setting (manifest unusable)"
+    return ShutdownBudget(
+        grace_period=config.grace_period,
+        grace_source=source,
+        prestop=config.prestop_sleep,
+        prestop_source=source,
+        deregistration_delay=config.deregistration_delay or 0.0,
+        delay_reason=source,
+        drain=config.drain_timeout,
+        teardown=config.teardown_timeout,
+        teardown_step=config.teardown_step_timeout,
+        margin=config.margin,
+        orchestrated=False,
     )

@@ -80,6 +80,9 @@ class ShutdownGate:
                 "report, exit 0",
             ],
             "watchdog": manager.config.watchdog,
+            # False in `hardened check` (nothing is serving) and under a server other than
+            # `hardened run`, where uvicorn's stock shutdown applies instead.
+            "sequence_attached": manager.attached,
             "background_workers": manager.background_tasks.names(),
             "last_shutdown": manager.last_report(),
         }

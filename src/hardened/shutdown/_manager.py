@@ -40,6 +40,7 @@ class ShutdownManager:
         self.report: ShutdownReport | None = None
         self._previous: dict[str, Any] | None = None
         self._previous_read = False
+        self.attached = False  # True once `hardened run` drives this manager's sequence
 
     def install(self, service: Service) -> None:
         """Register the manager (as a component value), the teardown step timeout and the gate."""
@@ -112,24 +113,28 @@ class ShutdownManager:
         For SSE, `final` can carry a `retry:` hint so clients reconnect elsewhere.
         """
         drain = asyncio.ensure_future(self._draining.wait())
+        item: asyncio.Future[T] | None = None
         try:
             while True:
                 item = asyncio.ensure_future(anext(source))
                 await asyncio.wait({item, drain}, return_when=asyncio.FIRST_COMPLETED)
-                if item.done():
-                    try:
-                        yield item.result()
-                    except StopAsyncIteration:
-                        return
-                    continue
-                item.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await item
-                if final is not None:
-                    yield final
-                return
+                if not item.done():
+                    break
+                try:
+                    value = item.result()
+                except StopAsyncIteration:
+                    return
+                yield value
+            item.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await item
+            if final is not None:
+                yield final
         finally:
+            # Also when the client goes away mid-stream: leave no task reading `source`.
             drain.cancel()
+            if item is not None and not item.done():
+                item.cancel()
 
     # -- driven by the runner ----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ __all__ = [
     "flush_logs",
     "read_report",
     "report_path",
+    "teardown_steps",
     "write_report",
 ]
 
@@ -63,6 +64,19 @@ class ShutdownReport:
     def line(self) -> str:
         """The one structured log line."""
         return "shutdown-report " + json.dumps(self.to_json(), separators=(",", ":"))
+
+
+def teardown_steps(components: list[dict[str, Any]], step: float) -> list[dict[str, Any]]:
+    """Per managed component (from `Components.describe()`), in stop order (reverse start)."""
+    steps = []
+    for entry in reversed(components):
+        seconds = entry["stop_seconds"]
+        if entry["lifecycle"] != "managed" or seconds is None:
+            continue
+        # asyncio.timeout may fire a hair before the clock reads `step`.
+        timed_out = seconds >= step - 0.01
+        steps.append({"component": entry["type"], "seconds": seconds, "timed_out": timed_out})
+    return steps
 
 
 def report_path(configured: str | os.PathLike[str] | None) -> Path | None:

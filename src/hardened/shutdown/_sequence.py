@@ -15,13 +15,14 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from hardened.errors import ConfigError
-from hardened.shutdown._budget import ShutdownBudget
+from hardened.shutdown._budget import ShutdownBudget, settings_budget
 from hardened.shutdown._manager import ShutdownManager
 from hardened.shutdown._report import (
     ShutdownReport,
     ensure_log_handler,
     flush_logs,
     report_path,
+    teardown_steps,
     write_report,
 )
 from hardened.shutdown._watchdog import Watchdog
@@ -80,25 +81,13 @@ class ShutdownSequence:
                 self._budget = self.manager.budget()
             except ConfigError as exc:
                 logger.error("%s; shutting down with the settings instead", exc)  # noqa: TRY400
-                config = self.manager.config
-                self._budget = ShutdownBudget(
-                    grace_period=config.grace_period,
-                    grace_source="setting (manifest unusable)",
-                    prestop=config.prestop_sleep,
-                    prestop_source="setting (manifest unusable)",
-                    deregistration_delay=config.deregistration_delay or 0.0,
-                    delay_reason="setting (manifest unusable)",
-                    drain=config.drain_timeout,
-                    teardown=config.teardown_timeout,
-                    teardown_step=config.teardown_step_timeout,
-                    margin=config.margin,
-                    orchestrated=False,
-                )
+                self._budget = settings_budget(self.manager.config)
         return self._budget
 
     def attach(self) -> None:
         """Called on the loop when serving starts: note the loop, make our logs visible."""
         self._loop = asyncio.get_running_loop()
+        self.manager.attached = True
         ensure_log_handler()
         _ = self.budget
 
@@ -288,29 +277,11 @@ class ShutdownSequence:
             logger.error(  # noqa: TRY400 - a timeout, not a bug: no traceback
                 "teardown: abandoned after %.1fs", self.budget.teardown
             )
-        report.teardown = self._teardown_steps()
-        report.phases["teardown"] = _elapsed(start, clock.monotonic())
-
-    def _teardown_steps(self) -> list[dict[str, Any]]:
-        """Per component, in the order they were stopped (reverse start order)."""
         service = self.manager.service
-        if service is None:
-            return []
-        step = self.budget.teardown_step
-        steps = []
-        for entry in reversed(service.components.describe()):
-            seconds = entry["stop_seconds"]
-            if entry["lifecycle"] != "managed" or seconds is None:
-                continue
-            steps.append(
-                {
-                    "component": entry["type"],
-                    "seconds": seconds,
-                    # asyncio.timeout may fire a hair before the clock reads `step`.
-                    "timed_out": seconds >= step - 0.01,
-                }
-            )
-        return steps
+        if service is not None:
+            described = service.components.describe()
+            report.teardown = teardown_steps(described, self.budget.teardown_step)
+        report.phases["teardown"] = _elapsed(start, clock.monotonic())
 
     def _last_words(self) -> str:
         """For the watchdog: the report as it stands, marked, and kept."""
