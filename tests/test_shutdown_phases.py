@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import signal
 import socket
 import threading
@@ -200,3 +201,30 @@ def test_watchdog_fires_even_when_the_event_loop_is_blocked(
     assert last["watchdog_fired"]
     assert last["in_flight_at_signal"] == 1
     assert "drain" not in last["phases"], "the loop never got to drain"
+
+
+def test_keep_alive_connections_get_close_during_delay_and_idle_ones_close_at_drain(
+    repo_root: Path,
+) -> None:
+    """A kept-alive client is told to close during D; an idle one is closed when D ends."""
+    env = {"SHUTDOWN_DELAY": "1"}
+    with run_server("tests.apps.shutdown_app:app", cwd=repo_root, env=env) as server:
+        active = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        idle = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for connection in (active, idle):
+            connection.request("GET", "/hello")
+            response = connection.getresponse()
+            assert (response.status, response.getheader("connection")) == (200, None)
+            response.read()
+        server.signal(signal.SIGTERM)
+        assert wait_for(lambda: httpx.get(f"{server.url}/readyz").status_code == 503)
+        active.request("GET", "/hello")
+        during = active.getresponse()
+        assert (during.status, during.getheader("connection")) == (200, "close")
+        during.read()
+        assert idle.sock is not None
+        began = time.monotonic()
+        assert idle.sock.recv(1) == b"", "the server closed the idle keep-alive connection"
+        closed_after = time.monotonic() - began
+        assert server.wait(timeout=30) == 0
+    assert closed_after < 10, "closed at the drain, not at the 65 s keep-alive timeout"
