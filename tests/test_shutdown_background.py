@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from hardened import ConfigError, Service, Tier
 from hardened.shutdown import ShutdownConfig, ShutdownManager, ShutdownReport
@@ -141,3 +142,36 @@ async def test_stream_cancelled_mid_wait_leaves_no_task_reading_the_source() -> 
         await consumer
     await asyncio.sleep(0)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+def test_phase_and_budget_are_metrics_in_the_service_registry() -> None:
+    """The service's own registry carries the shutdown phase and every budget term."""
+    service = Service("svc", shutdown=ShutdownConfig(orchestrated=True))
+    manager = service.components.get(ShutdownManager)
+    text = generate_latest(service.metrics_registry).decode()
+    assert 'hardened_shutdown_phase{phase="serving"} 1.0' in text
+    assert 'hardened_shutdown_budget_seconds{term="deregistration_delay"} 5.0' in text
+    assert 'hardened_shutdown_budget_seconds{term="total"} 30.0' in text
+    manager.begin(
+        ShutdownReport(
+            signal="SIGTERM", started_wall=1.0, deregistration_delay_s=5, drain_timeout_s=17
+        )
+    )
+    assert service.readiness() == (False, "draining")
+    text = generate_latest(service.metrics_registry).decode()
+    assert 'hardened_shutdown_phase{phase="deregistering"} 1.0' in text
+    manager.announce_draining()
+    assert (
+        'hardened_shutdown_phase{phase="draining"} 1.0'
+        in generate_latest(service.metrics_registry).decode()
+    )
+
+
+def test_building_a_service_reads_no_manifest() -> None:
+    """Nothing is read at construction (import time); the manifest is read when checked."""
+    manifest = Path(__file__).parent.parent / "examples/payments_api/deploy/kubernetes"
+    service = Service("svc", shutdown=ShutdownConfig(manifest=manifest / "deployment.yaml"))
+    manager = service.components.get(ShutdownManager)
+    assert manager._budget is None
+    assert service.gates.gate("shutdown").check(Tier.STANDARD).evidence["budget"]["fits"]
+    assert manager._budget is not None

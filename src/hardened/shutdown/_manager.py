@@ -45,12 +45,14 @@ class ShutdownManager:
     def install(self, service: Service) -> None:
         """Register the manager (as a component value), the teardown step timeout and the gate."""
         from hardened.shutdown._gate import ShutdownGate
+        from hardened.shutdown._metrics import ShutdownCollector
 
         self.service = service
         self.clock = service.clock
         service.components.register_value(ShutdownManager, self)
         service.components.stop_timeout = self.config.teardown_step_timeout
         service.gates.register(ShutdownGate(self))
+        service.metrics_registry.register(ShutdownCollector(self))
 
     # -- the budget --------------------------------------------------------------------------
 
