@@ -18,8 +18,11 @@ from starlette.routing import Route
 
 from hardened import Service, component
 from hardened.problems import problem_body
+from hardened.shutdown import ShutdownConfig
 
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
+# The shutdown gate checks its budget against the grace period and preStop sleep declared here.
+DEPLOYMENT = Path(__file__).parent / "deploy" / "kubernetes" / "deployment.yaml"
 
 
 def _not_found(detail: str) -> Response:
@@ -68,6 +71,7 @@ service = Service(
     "payments-api",
     tier="critical",
     routes=[Route("/payments/{payment_id}", get_payment, methods=["GET"])],
+    shutdown=ShutdownConfig(manifest=DEPLOYMENT, container="api"),
 )
 service.components.provide(asyncpg.Pool)(database_pool)
 

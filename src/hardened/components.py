@@ -48,6 +48,17 @@ class Components:
         self._stop_timeout = stop_timeout
         self._clock = clock
 
+    @property
+    def stop_timeout(self) -> float:
+        """Seconds each component gets to stop before it is abandoned."""
+        return self._stop_timeout
+
+    @stop_timeout.setter
+    def stop_timeout(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ConfigError("stop_timeout must be positive")
+        self._stop_timeout = seconds
+
     def register(
         self, kind: type[T], factory: Callable[[], AbstractAsyncContextManager[T]]
     ) -> None:

@@ -32,6 +32,7 @@ from hardened.endpoints import (
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
 from hardened.problems import problem_response
+from hardened.shutdown import ShutdownConfig, ShutdownManager
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
 __all__ = ["Mechanism", "Phase", "Service"]
@@ -78,6 +79,7 @@ class Service:
         mechanisms: Sequence[Mechanism] = (),
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
+        shutdown: ShutdownConfig | None = ShutdownConfig(),  # noqa: B008 - frozen, immutable
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -102,6 +104,8 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+        if shutdown is not None:
+            self.use(ShutdownManager(shutdown))
         for mechanism in mechanisms:
             self.use(mechanism)
 

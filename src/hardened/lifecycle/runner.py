@@ -23,6 +23,7 @@ import uvicorn
 from hardened.endpoints import AdminApp
 from hardened.errors import ConfigError
 from hardened.service import Service
+from hardened.shutdown import ShutdownSequence
 
 __all__ = ["HardenedServer", "RunConfig", "run"]
 
@@ -61,6 +62,7 @@ class HardenedServer(uvicorn.Server):
         self.service = service
         self.admin = admin
         self.signals_received: list[int] = []
+        self.shutdown_sequence = ShutdownSequence.for_service(self, service)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -76,14 +78,38 @@ class HardenedServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """First signal: readiness goes 503 and the drain begins; a second forces the exit."""
+        """First signal: readiness 503 and `Connection: close` now, the drain after the delay.
+
+        `should_exit` is not set here: the listener keeps serving for the deregistration delay
+        and `on_tick` ends the main loop once it has passed. A second signal forces the exit.
+        """
         del frame
         self.signals_received.append(sig)
-        if self.should_exit:
-            self.force_exit = True
+        sequence = self.shutdown_sequence
+        if sequence is None:  # the shutdown mechanism is off: uvicorn's own drain
+            if self.should_exit:
+                self.force_exit = True
+                return
+            self.service.begin_shutdown()
+            self.should_exit = True
             return
-        self.service.begin_shutdown()
-        self.should_exit = True
+        sequence.on_signal(sig)
+        if sequence.forced:
+            self.should_exit = True
+
+    async def main_loop(self) -> None:
+        if self.shutdown_sequence is not None:
+            self.shutdown_sequence.attach()
+        await super().main_loop()
+
+    async def on_tick(self, counter: int) -> bool:
+        sequence = self.shutdown_sequence
+        if sequence is not None and sequence.due():
+            self.should_exit = True
+        should_exit = await super().on_tick(counter)
+        if sequence is not None:
+            sequence.refresh()
+        return should_exit
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -93,7 +119,10 @@ class HardenedServer(uvicorn.Server):
             await self.admin.startup()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().shutdown(sockets=sockets)
+        if self.shutdown_sequence is not None:
+            await self.shutdown_sequence.run(sockets)
+        else:
+            await super().shutdown(sockets=sockets)
         if self.admin is not None and self.admin.started:
             self.admin.force_exit = True
             await self.admin.shutdown()
