@@ -31,6 +31,7 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
 from hardened.problems import problem_response
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
@@ -78,6 +79,8 @@ class Service:
         mechanisms: Sequence[Mechanism] = (),
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
+        observe: ObserveConfig | None = OBSERVE_DEFAULTS,
+        slos: Sequence[SLO] = (),
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -93,6 +96,8 @@ class Service:
         self.clock = clock
         self.endpoints = endpoints or EndpointsConfig()
         self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
+        # Every mechanism publishes its state here (see hardened.observe._mechanisms).
+        self.mechanisms = MechanismStates(self.metrics_registry)
         self.components = Components(clock=clock)
         self.gates = GateBoard(waivers=waivers, clock=clock)
         self.phase = Phase.CREATED
@@ -102,6 +107,7 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+        self.observability = install_observe(self, observe, tuple(slos))
         for mechanism in mechanisms:
             self.use(mechanism)
 
