@@ -19,7 +19,7 @@ __all__ = ["BURN_WINDOWS", "SLOT_SECONDS", "SLOCollector", "SLOTracker", "window
 
 SLOT_SECONDS = 10
 BURN_WINDOWS: tuple[int, ...] = (300, 1800, 3600, 21600)  # 5m, 30m, 1h, 6h
-_SLOTS = max(BURN_WINDOWS) // SLOT_SECONDS
+_SLOTS = max(BURN_WINDOWS) // SLOT_SECONDS + 1  # the longest window plus the current slot
 
 
 def window_name(seconds: int) -> str:
