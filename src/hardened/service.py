@@ -33,6 +33,7 @@ from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
 from hardened.problems import problem_response
+from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
 __all__ = ["Mechanism", "Phase", "Service"]
@@ -81,6 +82,7 @@ class Service:
         metrics_registry: CollectorRegistry | None = None,
         observe: ObserveConfig | None = OBSERVE_DEFAULTS,
         slos: Sequence[SLO] = (),
+        shed: ShedConfig | None = SHED_DEFAULTS,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -108,6 +110,7 @@ class Service:
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
         self.observability = install_observe(self, observe, tuple(slos))
+        self.shedder = install_shed(self, shed)
         for mechanism in mechanisms:
             self.use(mechanism)
 

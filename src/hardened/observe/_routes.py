@@ -15,10 +15,11 @@ from typing import Any
 from starlette.routing import Host, Mount, compile_path
 from starlette.types import Scope
 
-__all__ = ["OVERFLOW", "STANDARD_METHODS", "UNMATCHED", "RouteTemplates", "method_label"]
+__all__ = ["OVERFLOW", "SHED", "STANDARD_METHODS", "UNMATCHED", "RouteTemplates", "method_label"]
 
 UNMATCHED = "__unmatched__"
 OVERFLOW = "__overflow__"
+SHED = "__shed__"  # refused by the shedder before routing
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -77,7 +78,7 @@ class RouteTemplates:
         """The label for the request whose routing filled `scope`."""
         route = scope.get("route")
         if route is None:
-            return UNMATCHED
+            return SHED if "hardened.shed" in scope else UNMATCHED
         entries = self._table.get(id(route))
         if entries is None:
             if self._rebuilds >= _MAX_REBUILDS:

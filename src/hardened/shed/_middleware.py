@@ -1,0 +1,184 @@
+"""The `shed` slot: the outermost cheap rejection, before the body is read.
+
+Decision per request (a few µs): exempt paths pass; a request whose caller budget is already
+spent is dropped (504); otherwise its priority meets the two signals — sheddable goes as soon
+as the queue delay passes its target or in-flight passes half the limit, standard once CoDel
+says overloaded or in-flight reaches the limit, critical only when the queue delay passes
+`critical_queue_delay` or in-flight reaches twice the limit. A rejection is 503 problem+json
+with a jittered Retry-After and `Connection: close`, sent without reading the request body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hardened.errors import DeadlineExceeded, LoadShed
+from hardened.problems import send_error
+from hardened.shed._config import Priority, ShedConfig
+from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
+
+if TYPE_CHECKING:
+    from hardened.service import Service
+
+__all__ = ["Shedder", "install_shed", "parse_timeout"]
+
+_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_PRIORITIES = {p.value: p for p in Priority}
+_GRPC = re.compile(r"^(\d{1,8})([HMSmun])$")
+
+
+def parse_timeout(value: str) -> float | None:
+    """Seconds from `X-Request-Timeout` ("2.5") or gRPC's format ("250m"); None if malformed."""
+    match = _GRPC.match(value)
+    if match:
+        return int(match.group(1)) * _GRPC_UNITS[match.group(2)]
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+class Shedder:
+    """The shedder's state (signals, in-flight, counters) and its ASGI layer."""
+
+    slot = "shed"
+
+    def __init__(self, config: ShedConfig, rejected: Counter) -> None:
+        self.config = config
+        self.codel = CoDel(config.queue_delay_target, config.queue_delay_interval)
+        self.monitor = QueueDelayMonitor(config.heartbeat, self.codel)
+        self.limit = Gradient2(
+            initial=config.initial_limit,
+            min_limit=config.min_limit,
+            max_limit=config.max_limit,
+            smoothing=config.smoothing,
+            tolerance=config.rtt_tolerance,
+        )
+        self.inflight = 0
+        self.rejected_total = 0
+        self._rejected = {
+            (reason, p): rejected.labels(reason, p.value)
+            for reason in ("queue_delay", "limit", "deadline")
+            for p in Priority
+        }
+        self._random = random.Random()  # noqa: S311 - jitter, not security
+
+    def state(self) -> dict[str, float | int | bool | str]:
+        """The mechanism-state fields published for the observe gate and /metrics."""
+        long_rtt, short_rtt = self.limit.rtts
+        return {
+            "signal": "queue_delay+gradient2",
+            "limit": round(self.limit.limit, 2),
+            "inflight": self.inflight,
+            "queue_delay_seconds": round(self.monitor.last, 6),
+            "queue_delay_max_seconds": round(self.monitor.recent_max(), 6),
+            "queue_delay_target_seconds": self.config.queue_delay_target,
+            "overloaded": self.codel.overloaded,
+            "rtt_long_seconds": round(long_rtt, 6),
+            "rtt_short_seconds": round(short_rtt, 6),
+            "overload_episodes_total": self.codel.episodes,
+            "rejected_total": self.rejected_total,
+        }
+
+    def decide(self, priority: Priority, now: float) -> str | None:
+        """The reason to reject a request of `priority` now, or None to admit it."""
+        delay = self.monitor.current(now)
+        overloaded = self.codel.update(now, delay)
+        limit = self.limit.limit
+        inflight = self.inflight
+        if priority is Priority.CRITICAL:
+            if delay >= self.config.critical_queue_delay and overloaded:
+                return "queue_delay"
+            return "limit" if inflight >= 2 * limit else None
+        if priority is Priority.SHEDDABLE:
+            if overloaded or delay > self.config.queue_delay_target:
+                return "queue_delay"
+            return "limit" if inflight >= limit / 2 else None
+        if overloaded:
+            return "queue_delay"
+        return "limit" if inflight >= limit else None
+
+    def _headers(self, scope: Scope) -> tuple[Priority, float | None]:
+        config = self.config
+        priority = config.priority_for(scope["path"])
+        timeout = None
+        wanted_priority = config.priority_header.encode() if config.priority_header else None
+        wanted_deadline = config.deadline_header.encode() if config.deadline_header else None
+        for name, value in scope["headers"]:
+            if name == wanted_priority:
+                priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
+            elif name == wanted_deadline:
+                timeout = parse_timeout(value.decode("latin-1").strip())
+        return priority, timeout
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        shedder = self
+
+        async def shed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or scope["path"].startswith(
+                shedder.config.exempt_paths or ("\0",)
+            ):
+                await app(scope, receive, send)
+                return
+            loop = asyncio.get_running_loop()
+            monitor = shedder.monitor
+            monitor.ensure_running(loop)
+            now = loop.time()
+            priority, timeout = shedder._headers(scope)
+            if timeout is not None and timeout <= monitor.current(now):
+                await shedder._reject(scope, receive, send, "deadline", priority)
+                return
+            reason = shedder.decide(priority, now)
+            if reason is not None:
+                await shedder._reject(scope, receive, send, reason, priority)
+                return
+            shedder.inflight += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                inflight = shedder.inflight
+                shedder.inflight = inflight - 1
+                shedder.limit.on_sample(loop.time() - now, inflight)
+
+        return shed
+
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, reason: str, priority: Priority
+    ) -> None:
+        self.rejected_total += 1
+        self._rejected[(reason, priority)].inc()
+        scope["hardened.shed"] = reason
+        error: Any
+        if reason == "deadline":
+            error = DeadlineExceeded("the caller's deadline passed before the work began")
+        else:
+            low, high = self.config.retry_after
+            error = LoadShed(
+                f"overloaded ({reason.replace('_', ' ')})",
+                retry_after=self._random.randint(low, high),
+            )
+        await send_error(scope, receive, send, error, close=True)
+
+
+def install_shed(service: Service, config: ShedConfig | None) -> Shedder | None:
+    """Put the shedder in the `shed` slot and publish its state (kind "shed")."""
+    if config is None:
+        return None
+    rejected = Counter(
+        "http_server_shed_rejected",
+        "Requests refused by the load shedder, by reason and priority.",
+        ["reason", "priority"],
+        registry=service.metrics_registry,
+    )
+    shedder = Shedder(config, rejected)
+    service.add_layer(shedder)
+    service.mechanisms.track("shed", "edge", shedder.state, gate="observe")
+    return shedder
