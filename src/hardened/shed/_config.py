@@ -35,8 +35,15 @@ class ShedConfig:
     max_limit: int = 1000
     smoothing: float = 0.2
     rtt_tolerance: float = 1.5
-    # Rejections: 503 + Retry-After drawn from [min, max] seconds, Connection: close.
+    # Rejections: 503 + Retry-After drawn from [min, max] seconds.
     retry_after: tuple[int, int] = (1, 5)
+    # `Connection: close` on rejections, at most this many per second (a token bucket), and
+    # always when the request has a body (it was never read). Closing every rejected
+    # keep-alive connection turns overload into connection churn: new connections wait in
+    # the kernel's accept queue, where no in-process shedder sees them (uvloop accepts one
+    # per loop turn), and clients time out. A few closes per second still move clients off
+    # an overloaded replica.
+    close_per_second: float = 10.0
     # Priorities: by path prefix (first match wins), overridden by a request header.
     priority_header: str | None = "x-priority"
     route_priorities: tuple[tuple[str, Priority], ...] = ()
@@ -56,6 +63,8 @@ class ShedConfig:
             raise ConfigError("need 1 <= min_limit <= initial_limit <= max_limit <= 100000")
         if not 0 < self.smoothing <= 1 or self.rtt_tolerance < 1:
             raise ConfigError("smoothing must be in (0, 1] and rtt_tolerance >= 1")
+        if not 0 <= self.close_per_second <= 100_000:
+            raise ConfigError("close_per_second must be in [0, 100000]")
         low, high = self.retry_after
         if not 1 <= low <= high <= 3600:
             raise ConfigError(

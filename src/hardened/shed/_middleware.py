@@ -14,13 +14,13 @@ import asyncio
 import math
 import random
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hardened.errors import DeadlineExceeded, LoadShed
-from hardened.problems import send_error
+from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
+from hardened.problems import problem_response, send_problem
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
 
@@ -70,6 +70,11 @@ class Shedder:
             for p in Priority
         }
         self._random = random.Random()  # noqa: S311 - jitter, not security
+        self._close_tokens = config.close_per_second
+        self._close_refilled = 0.0
+        self.closed_total = 0
+        self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
+        self._answers = {}
 
     def state(self) -> dict[str, float | int | bool | str]:
         """The mechanism-state fields published for the observe gate and /metrics."""
@@ -86,23 +91,28 @@ class Shedder:
             "rtt_short_seconds": round(short_rtt, 6),
             "overload_episodes_total": self.codel.episodes,
             "rejected_total": self.rejected_total,
+            "connections_closed_total": self.closed_total,
         }
 
     def decide(self, priority: Priority, now: float) -> str | None:
         """The reason to reject a request of `priority` now, or None to admit it."""
+        config = self.config
         delay = self.monitor.current(now)
         overloaded = self.codel.update(now, delay)
         limit = self.limit.limit
         inflight = self.inflight
         if priority is Priority.CRITICAL:
-            if delay >= self.config.critical_queue_delay and overloaded:
+            if delay >= config.critical_queue_delay:
                 return "queue_delay"
             return "limit" if inflight >= 2 * limit else None
+        # Adaptive CoDel (Facebook, "Fail at Scale"): a burst may queue up to the interval;
+        # once the delay has stayed high, anything queued past the target is refused.
+        target = config.queue_delay_target
         if priority is Priority.SHEDDABLE:
-            if overloaded or delay > self.config.queue_delay_target:
+            if delay > (target / 2 if overloaded else target):
                 return "queue_delay"
             return "limit" if inflight >= limit / 2 else None
-        if overloaded:
+        if delay > (target if overloaded else config.queue_delay_interval):
             return "queue_delay"
         return "limit" if inflight >= limit else None
 
@@ -134,11 +144,11 @@ class Shedder:
             now = loop.time()
             priority, timeout = shedder._headers(scope)
             if timeout is not None and timeout <= monitor.current(now):
-                await shedder._reject(scope, receive, send, "deadline", priority)
+                await shedder._reject(scope, send, "deadline", priority, now)
                 return
             reason = shedder.decide(priority, now)
             if reason is not None:
-                await shedder._reject(scope, receive, send, reason, priority)
+                await shedder._reject(scope, send, reason, priority, now)
                 return
             shedder.inflight += 1
             try:
@@ -150,22 +160,43 @@ class Shedder:
 
         return shed
 
+    def _should_close(self, scope: Scope, now: float) -> bool:
+        for name, value in scope["headers"]:
+            if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+                return True  # the body was never read: the connection cannot be reused
+        rate = self.config.close_per_second
+        self._close_tokens = min(rate, self._close_tokens + (now - self._close_refilled) * rate)
+        self._close_refilled = now
+        if self._close_tokens >= 1:
+            self._close_tokens -= 1
+            return True
+        return False
+
+    def _answer(self, reason: str, close: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        low, high = self.config.retry_after
+        retry_after = self._random.randint(low, high) if reason != "deadline" else 0
+        key = (reason, retry_after, close)
+        answer = self._answers.get(key)
+        if answer is None:  # at most reasons x retry-after values x 2: rendered once each
+            error: HardenedError
+            if reason == "deadline":
+                error = DeadlineExceeded("the caller's deadline passed before the work began")
+            else:
+                detail = f"overloaded ({reason.replace('_', ' ')})"
+                error = LoadShed(detail, retry_after=retry_after)
+            answer = self._answers[key] = problem_response(error, close=close)
+        return answer
+
     async def _reject(
-        self, scope: Scope, receive: Receive, send: Send, reason: str, priority: Priority
+        self, scope: Scope, send: Send, reason: str, priority: Priority, now: float
     ) -> None:
         self.rejected_total += 1
         self._rejected[(reason, priority)].inc()
         scope["hardened.shed"] = reason
-        error: Any
-        if reason == "deadline":
-            error = DeadlineExceeded("the caller's deadline passed before the work began")
-        else:
-            low, high = self.config.retry_after
-            error = LoadShed(
-                f"overloaded ({reason.replace('_', ' ')})",
-                retry_after=self._random.randint(low, high),
-            )
-        await send_error(scope, receive, send, error, close=True)
+        close = self._should_close(scope, now)
+        self.closed_total += close
+        status, headers, body = self._answer(reason, close)
+        await send_problem(send, status, list(headers), body)
 
 
 def install_shed(service: Service, config: ShedConfig | None) -> Shedder | None:
