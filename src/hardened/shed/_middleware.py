@@ -1,11 +1,13 @@
 """The `shed` slot: the outermost cheap rejection, before the body is read.
 
-Decision per request (a few µs): exempt paths pass; a request whose caller budget is already
-spent is dropped (504); otherwise its priority meets the two signals — sheddable goes as soon
-as the queue delay passes its target or in-flight passes half the limit, standard once CoDel
-says overloaded or in-flight reaches the limit, critical only when the queue delay passes
-`critical_queue_delay` or in-flight reaches twice the limit. A rejection is 503 problem+json
-with a jittered Retry-After and `Connection: close`, sent without reading the request body.
+Per request (a few µs): exempt paths pass; a request whose caller budget (`X-Request-Timeout`,
+or gRPC's format) is already spent by the queue delay is dropped with 504; otherwise its
+priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
+interval (100 ms) until the delay has stayed above the target (20 ms) for an interval; then
+anything queued past the target is refused (sheddable at half of it). Critical requests are
+refused only past `critical_queue_delay`. In-flight (Gradient2): sheddable at half the limit,
+standard at the limit, critical at twice it. A rejection is 503 problem+json with a jittered
+Retry-After, rendered once and cached; `Connection: close` is rate-limited (see ShedConfig).
 """
 
 from __future__ import annotations
