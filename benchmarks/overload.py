@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import random
-import statistics
+import socket
 import subprocess
 import sys
 import time
@@ -190,10 +190,12 @@ def server(env: dict[str, str], extra: list[str]) -> Iterator[int]:
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                with contextlib.closing(__import__("socket").create_connection(
-                    ("127.0.0.1", port), timeout=0.5)):
-                    break
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                pass
+            else:
+                break
             time.sleep(0.1)
         yield port
     finally:
