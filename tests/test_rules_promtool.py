@@ -7,6 +7,7 @@ import math
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -43,15 +44,31 @@ def test_generated_rules_pass_promtool_check(tmp_path: Path) -> None:
 
 
 def test_promtool_fixtures_page_on_outage_and_ticket_not_page_at_2x(tmp_path: Path) -> None:
-    """100 % errors pages within 5 minutes; a steady 2x burn at 99.9 % tickets, never pages."""
+    """100 % errors pages within 5 minutes; 2x burn at 99.9 % tickets, never pages; route scope."""
     (tmp_path / "rules.yml").write_text(render_rules(observe_slo.build()))
+    (tmp_path / "red_rules.yml").write_text(render_rules(observe_red.build()))
     fixtures = sorted(FIXTURES.glob("*.test.yml"))
-    assert len(fixtures) == 2
+    assert len(fixtures) == 3
     for fixture in fixtures:
         shutil.copy(fixture, tmp_path / fixture.name)
     result = _promtool("test", "rules", *(f.name for f in fixtures), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == 2
+    assert result.stdout.count("SUCCESS") == 3
+
+
+def test_hardened_rules_command_prints_checkable_rules(tmp_path: Path) -> None:
+    """`hardened rules MODULE:ATTR` prints the same file; promtool accepts it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hardened", "rules", "tests.apps.observe_slo:app"],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == render_rules(observe_slo.build())
+    (tmp_path / "cli.yml").write_text(result.stdout)
+    assert _promtool("check", "rules", "cli.yml", cwd=tmp_path).returncode == 0
 
 
 def test_alert_factors_follow_the_workbook_and_scale_with_the_period() -> None:

@@ -54,7 +54,7 @@ def build(*, series_budget: int = 2000) -> Service:
         observe=ObserveConfig(series_budget=series_budget),
         slos=[
             SLO(name="availability", objective=0.999),
-            SLO(name="latency", objective=0.99, latency=0.3),
+            SLO(name="latency", objective=0.99, latency=0.3, routes=("/items/{item_id:int}",)),
         ],
     )
 
