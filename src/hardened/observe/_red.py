@@ -8,13 +8,16 @@ measured to the last body byte; shed 503s and every error below are counted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hardened.observe._config import SLO, ObserveConfig
+from hardened.observe._multiprocess import multiprocess_dir
 from hardened.observe._routes import OVERFLOW, RouteTemplates, method_label
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
@@ -42,6 +45,16 @@ def _trace_id(scope: Scope) -> str | None:
                 return trace
             return None
     return None
+
+
+class _ActiveCollector(Collector):
+    def __init__(self, metrics: RedMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("http_server_active_requests", "Requests being served now.")
+        family.add_metric([], self._metrics.active)
+        yield family
 
 
 class RedMetrics:
@@ -74,12 +87,19 @@ class RedMetrics:
             buckets=self.buckets,
             registry=registry,
         )
-        self.active = Gauge(
-            "http_server_active_requests",
-            "Requests being served now.",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
+        # In-flight count: a plain int read at scrape time (no lock per request); in
+        # multiprocess mode a livesum Gauge, since custom collectors are not merged there.
+        self.active = 0
+        self._active_gauge: Gauge | None = None
+        if multiprocess_dir() is not None:
+            self._active_gauge = Gauge(
+                "http_server_active_requests",
+                "Requests being served now.",
+                registry=registry,
+                multiprocess_mode="livesum",
+            )
+        else:
+            registry.register(_ActiveCollector(self))
         budget = config.series_budget
         self.request_children: BoundedChildren[Any] = BoundedChildren(
             self.requests, "http_server_requests_total", budget, self.overflow
@@ -116,6 +136,18 @@ class RedMetrics:
             if not routes or route in routes:
                 tracker.record(now, tracker.slo.is_good(status, duration))
 
+    def enter(self) -> None:
+        """One more request in flight."""
+        self.active += 1
+        if self._active_gauge is not None:
+            self._active_gauge.inc()
+
+    def leave(self) -> None:
+        """One request fewer in flight."""
+        self.active -= 1
+        if self._active_gauge is not None:
+            self._active_gauge.dec()
+
     def series(self) -> dict[str, int]:
         """Label sets in use per metric (the budget applies to each)."""
         return {
@@ -145,36 +177,29 @@ class RedMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        monotonic = self._monotonic
-        started = monotonic()
-        root = scope.get("root_path", "")
-        path = scope["path"]
-        route_path = path[len(root) :] if root and path.startswith(root) else path
-        status = 500
-        response_started = False
+        metrics = self._metrics
+        started = self._monotonic()
+        status = 0  # 0 until the response starts
 
         async def send_status(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
             await send(message)
 
-        active = self._metrics.active
-        active.inc()
+        metrics.enter()
         try:
             await self.app(scope, receive, send_status)
         except asyncio.CancelledError:
-            if not response_started:
-                status = STATUS_CLIENT_CLOSED
+            status = status or STATUS_CLIENT_CLOSED
             raise
         finally:
-            active.dec()
-            ended = monotonic()
-            self._metrics.record(
+            metrics.leave()
+            ended = self._monotonic()
+            metrics.record(
                 method=method_label(scope["method"]),
-                route=self._routes.template(scope, route_path),
-                status=status,
+                route=self._routes.template(scope),
+                status=status or 500,
                 duration=ended - started,
                 now=ended,
                 trace_id=_trace_id(scope) if self._exemplars else None,

@@ -74,7 +74,7 @@ class RouteTemplates:
         self._keep = [route for route, _ in pairs]
         self._built = True
 
-    def template(self, scope: Scope, route_path: str) -> str:
+    def template(self, scope: Scope) -> str:
         """The label for the request whose routing filled `scope`."""
         route = scope.get("route")
         if route is None:
@@ -90,7 +90,10 @@ class RouteTemplates:
                 return UNMATCHED
         if len(entries) == 1:
             return entries[0][0]
-        for template, regex in entries:  # one route object mounted under several prefixes
+        path = scope["path"]  # one route object mounted under several prefixes
+        root = scope.get("app_root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path
+        for template, regex in entries:
             if regex.match(route_path):
                 return template
         return entries[0][0]
