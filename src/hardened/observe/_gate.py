@@ -32,8 +32,8 @@ class ObserveGate:
             return {"enabled": False}
         series = metrics.series()
         overflowed = {
-            name: metrics.overflow.labels(name)._value.get()
-            for name in (metrics.request_children.name, metrics.duration_children.name)
+            children.name: children.overflowed
+            for children in (metrics.request_children, metrics.duration_children)
         }
         if any(overflowed.values()):
             caveats.append(

@@ -16,7 +16,15 @@ class BoundedChildren(Generic[C]):
     memory stays bounded too): it is counted in `overflowed` and observed on `overflow_labels`.
     """
 
-    __slots__ = ("_budget", "_children", "_metric", "_overflow", "_overflow_counter", "name")
+    __slots__ = (
+        "_budget",
+        "_children",
+        "_metric",
+        "_overflow",
+        "_overflow_counter",
+        "name",
+        "overflowed",
+    )
 
     def __init__(self, metric: Any, name: str, budget: int, overflow_counter: Any) -> None:
         self._metric = metric
@@ -25,6 +33,7 @@ class BoundedChildren(Generic[C]):
         self._children: dict[tuple[str, ...], C] = {}
         self._overflow: dict[tuple[str, ...], C] = {}
         self._overflow_counter = overflow_counter.labels(name)
+        self.overflowed = 0
 
     def __len__(self) -> int:
         return len(self._children) + len(self._overflow)
@@ -39,6 +48,7 @@ class BoundedChildren(Generic[C]):
             self._children[labels] = created
             return created
         self._overflow_counter.inc()
+        self.overflowed += 1
         overflow = self._overflow.get(overflow_labels)
         if overflow is None:
             overflow = self._metric.labels(*overflow_labels)

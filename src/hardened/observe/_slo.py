@@ -8,7 +8,7 @@ rules, which compute the same ratio over the same windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -83,12 +83,12 @@ class SLOTracker:
 class SLOCollector(Collector):
     """Exports `slo_objective{slo}` and `slo_burn_rate{slo, window}` at scrape time."""
 
-    def __init__(self, trackers: tuple[SLOTracker, ...], monotonic: object) -> None:
+    def __init__(self, trackers: tuple[SLOTracker, ...], monotonic: Callable[[], float]) -> None:
         self._trackers = trackers
         self._monotonic = monotonic
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        now = self._monotonic()  # type: ignore[operator]
+        now = self._monotonic()
         objective = GaugeMetricFamily(
             "slo_objective", "Target fraction of good requests.", labels=["slo", "kind"]
         )

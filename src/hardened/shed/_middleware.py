@@ -133,11 +133,10 @@ class Shedder:
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         shedder = self
+        exempt = self.config.exempt_paths
 
         async def shed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["path"].startswith(
-                shedder.config.exempt_paths or ("\0",)
-            ):
+            if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
                 await app(scope, receive, send)
                 return
             loop = asyncio.get_running_loop()
