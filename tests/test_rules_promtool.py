@@ -38,7 +38,7 @@ def test_generated_rules_pass_promtool_check(tmp_path: Path) -> None:
         result = _promtool("check", "rules", str(path), cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "SUCCESS: 43 rules found"
+        "SUCCESS: 47 rules found"
         in _promtool("check", "rules", "observe-slo.yml", cwd=tmp_path).stdout
     )
 

@@ -1,7 +1,8 @@
 """Prometheus rules for a service, generated from its RED metrics and SLO declarations.
 
 `hardened rules MODULE:ATTR` prints them. Per SLO: request-weighted error ratios and burn rates
-over 5m, 30m, 1h, 2h, 6h, 1d and 3d; multiwindow, multi-burn-rate alerts (Google SRE workbook):
+over 5m, 30m, 1h, 2h, 6h, 1d and 3d; the error ratio over the SLO period and the fraction of
+the period's error budget left; multiwindow, multi-burn-rate alerts (Google SRE workbook):
 page at 14.4x over 1h and 5m or 6x over 6h and 30m, ticket at 3x over 1d and 2h or 1x over 3d
 and 6h (factors for a 30-day period; other periods scale them). The same windows and ratio are
 computed in process (`slo_burn_rate`), so the two can be compared.
@@ -144,6 +145,12 @@ def _slo_rules(name: str, selector: str, slo: SLO, buckets: tuple[float, ...]) -
         expr = f"slo:sli_error:ratio_rate{window}{ident} / {budget}"
         yield _record(f"slo:error_budget_burn:rate{window}", expr, labels)
     yield _record("slo:objective:ratio", f"vector({slo.objective!r})", labels)
+    period = window_name(slo.period_days * 86400)
+    yield _record(
+        f"slo:sli_error:ratio_rate{period}", _sli_error(slo, selector, period, buckets), labels
+    )
+    remaining = f"1 - slo:sli_error:ratio_rate{period}{ident} / {budget}"
+    yield _record("slo:error_budget_remaining:ratio", remaining, labels)
     for severity in ("page", "ticket"):
         pairs = [
             f"(slo:error_budget_burn:rate{window_name(long)}{ident} > {factor!r}"
