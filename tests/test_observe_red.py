@@ -173,3 +173,30 @@ async def test_slo_events_are_counted_per_request() -> None:
     assert availability.counts(now, 300) == (4, 5)
     assert latency.counts(now, 300) == (3, 3)  # scoped to /items/{item_id:int}
     assert availability.burn_rate(now, 300) == (1 / 5) / availability.slo.error_budget
+
+
+async def test_fastapi_routers_are_labelled_by_template() -> None:
+    """FastAPI included routers (prefixes, one router included twice, 422s) get templates."""
+    from fastapi import APIRouter, FastAPI
+
+    api = FastAPI()
+    router = APIRouter(prefix="/v2")
+
+    @router.get("/orders/{order_id}")
+    async def order(order_id: int) -> dict[str, int]:
+        return {"order_id": order_id}
+
+    api.include_router(router)
+    api.include_router(router, prefix="/legacy")  # the same route objects under two prefixes
+    service = Service("fastapi-red", app=api)
+    async with _client(service) as client:
+        assert (await client.get("/v2/orders/1")).status_code == 200
+        assert (await client.get("/v2/orders/2")).status_code == 200
+        assert (await client.get("/v2/orders/abc")).status_code == 422
+        assert (await client.get("/v2/nothing")).status_code == 404
+        assert (await client.get("/legacy/v2/orders/3")).status_code == 200
+    registry = service.metrics_registry
+    assert _count(registry, method="GET", route="/v2/orders/{order_id}", status="200") == 2
+    assert _count(registry, method="GET", route="/v2/orders/{order_id}", status="422") == 1
+    assert _count(registry, method="GET", route="__unmatched__", status="404") == 1
+    assert _count(registry, method="GET", route="/legacy/v2/orders/{order_id}", status="200") == 1

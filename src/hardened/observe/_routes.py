@@ -31,9 +31,31 @@ def method_label(method: str) -> str:
     return method if method in STANDARD_METHODS else "_OTHER"
 
 
+def _walk_included(included: Any, prefix: str, out: list[tuple[Any, str]]) -> None:
+    """FastAPI >= 0.16x keeps `include_router` lazy: each effective route knows its full path
+    while ``scope["route"]`` is the router's own route object (without the prefix)."""
+    candidates = list(included.effective_candidates())
+    low = getattr(included, "effective_low_priority_routes", None)
+    candidates += list(low()) if callable(low) else []
+    for candidate in candidates:
+        if hasattr(candidate, "effective_candidates"):
+            _walk_included(candidate, prefix, out)
+            continue
+        original, path = getattr(candidate, "original_route", None), getattr(candidate, "path", "")
+        if original is None or not isinstance(path, str) or not path:
+            continue
+        if isinstance(original, Mount):
+            out.append((original, prefix + path + "/{path:path}"))
+            _walk(original.routes, prefix + path, out)
+        else:
+            out.append((original, prefix + path))
+
+
 def _walk(routes: Iterable[Any], prefix: str, out: list[tuple[Any, str]]) -> None:
     for route in routes:
-        if isinstance(route, Mount):
+        if hasattr(route, "effective_candidates"):
+            _walk_included(route, prefix, out)
+        elif isinstance(route, Mount):
             template = prefix + route.path
             out.append((route, template + "/{path:path}"))
             _walk(route.routes, template, out)
