@@ -19,7 +19,9 @@ def require_tool(name: str, *, apt: str) -> str:
     path = shutil.which(name)
     if path is not None:
         return path
-    message = f"{name} is not installed; install it with: sudo apt-get install -y {apt}"
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    message = f"{test} did not run: {name} is not installed; install it with: "
+    message += f"sudo apt-get install -y {apt}"
     if _in_ci():
         pytest.fail(f"CI=true and {message} (.ci/run installs it)")
     pytest.skip(message)
