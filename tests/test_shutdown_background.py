@@ -144,14 +144,18 @@ async def test_stream_cancelled_mid_wait_leaves_no_task_reading_the_source() -> 
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
+STATE, INFO = "hardened_mechanism_state", "hardened_mechanism_info"
+LABELS = 'kind="shutdown",name="process"'
+
+
 def test_phase_and_budget_are_metrics_in_the_service_registry() -> None:
     """The service's own registry carries the shutdown phase and every budget term."""
     service = Service("svc", shutdown=ShutdownConfig(orchestrated=True))
     manager = service.components.get(ShutdownManager)
     text = generate_latest(service.metrics_registry).decode()
-    assert 'hardened_shutdown_phase{phase="serving"} 1.0' in text
-    assert 'hardened_shutdown_budget_seconds{term="deregistration_delay"} 5.0' in text
-    assert 'hardened_shutdown_budget_seconds{term="total"} 30.0' in text
+    assert f'{INFO}{{field="phase",kind="shutdown",name="process",value="serving"}} 1.0' in text
+    assert f'{STATE}{{field="deregistration_delay_seconds",{LABELS}}} 5.0' in text
+    assert f'{STATE}{{field="total_seconds",{LABELS}}} 30.0' in text
     manager.begin(
         ShutdownReport(
             signal="SIGTERM", started_wall=1.0, deregistration_delay_s=5, drain_timeout_s=17
@@ -159,10 +163,10 @@ def test_phase_and_budget_are_metrics_in_the_service_registry() -> None:
     )
     assert service.readiness() == (False, "draining")
     text = generate_latest(service.metrics_registry).decode()
-    assert 'hardened_shutdown_phase{phase="deregistering"} 1.0' in text
+    assert f'{INFO}{{field="phase",{LABELS},value="deregistering"}} 1.0' in text
     manager.announce_draining()
     assert (
-        'hardened_shutdown_phase{phase="draining"} 1.0'
+        f'{INFO}{{field="phase",{LABELS},value="draining"}} 1.0'
         in generate_latest(service.metrics_registry).decode()
     )
 

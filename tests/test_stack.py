@@ -45,7 +45,7 @@ async def test_build_stack_orders_layers_by_slot() -> None:
 async def test_service_fills_slots_in_the_fixed_order() -> None:
     """Service.add_layer in reverse order still yields the documented order; probes bypass it."""
     seen: list[str] = []
-    service = Service("svc", app=_ok)
+    service = Service("svc", app=_ok, observe=None, shed=None)
     for slot in reversed(MIDDLEWARE_ORDER):
         service.add_layer(Recorder(slot, seen))
     assert list(service.layers()) == list(MIDDLEWARE_ORDER)
@@ -58,7 +58,7 @@ async def test_service_fills_slots_in_the_fixed_order() -> None:
 
 def test_a_slot_holds_one_layer_and_unknown_slots_are_refused() -> None:
     """Two layers for one slot, or a slot outside the order, is a configuration error."""
-    service = Service("svc")
+    service = Service("svc", shed=None)
     service.add_layer(Recorder("shed", []))
     with pytest.raises(ConfigError, match="already filled"):
         service.add_layer(Recorder("shed", []))
@@ -70,7 +70,7 @@ def test_a_slot_holds_one_layer_and_unknown_slots_are_refused() -> None:
 
 async def test_layers_cannot_change_once_serving() -> None:
     """The stack is built once; adding a layer afterwards is refused, not silently ignored."""
-    service = Service("svc", app=_ok)
+    service = Service("svc", app=_ok, shed=None)
     transport = httpx.ASGITransport(app=service)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await client.get("/x")

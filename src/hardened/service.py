@@ -31,7 +31,9 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
 from hardened.problems import problem_response
+from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
 from hardened.shutdown import ShutdownConfig, ShutdownManager
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
@@ -80,6 +82,9 @@ class Service:
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
         shutdown: ShutdownConfig | None = ShutdownConfig(),  # noqa: B008 - frozen, immutable
+        observe: ObserveConfig | None = OBSERVE_DEFAULTS,
+        slos: Sequence[SLO] = (),
+        shed: ShedConfig | None = SHED_DEFAULTS,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -95,6 +100,8 @@ class Service:
         self.clock = clock
         self.endpoints = endpoints or EndpointsConfig()
         self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
+        # Every mechanism publishes its state here (see hardened.observe._mechanisms).
+        self.mechanisms = MechanismStates(self.metrics_registry)
         self.components = Components(clock=clock)
         self.gates = GateBoard(waivers=waivers, clock=clock)
         self.phase = Phase.CREATED
@@ -106,6 +113,8 @@ class Service:
             self.app.add_exception_handler(HardenedError, _problem_handler)
         if shutdown is not None:
             self.use(ShutdownManager(shutdown))
+        self.observability = install_observe(self, observe, tuple(slos))
+        self.shedder = install_shed(self, shed)
         for mechanism in mechanisms:
             self.use(mechanism)
 

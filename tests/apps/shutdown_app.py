@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hardened import Service, component
+from hardened.shed import ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
 
 EVENTS = Path(os.environ.get("SHUTDOWN_EVENTS", os.devnull))
@@ -172,6 +173,9 @@ service = Service(
         teardown_step_timeout=_seconds("SHUTDOWN_STEP", 1.0),
         teardown_timeout=_seconds("SHUTDOWN_TEARDOWN", 3.0),
     ),
+    # The drain tests hold 50 slow (sleeping) requests at once; the shedder's adaptive limit
+    # starts at 20 and would rightly refuse the rest before it has learned the latency.
+    shed=ShedConfig(initial_limit=200),
 )
 service.components.provide(Database)(_recording("database"))  # type: ignore[arg-type]
 service.components.provide(Cache)(_recording("cache"))  # type: ignore[arg-type]

@@ -45,14 +45,14 @@ class ShutdownManager:
     def install(self, service: Service) -> None:
         """Register the manager (as a component value), the teardown step timeout and the gate."""
         from hardened.shutdown._gate import ShutdownGate
-        from hardened.shutdown._metrics import ShutdownCollector
+        from hardened.shutdown._metrics import shutdown_state
 
         self.service = service
         self.clock = service.clock
         service.components.register_value(ShutdownManager, self)
         service.components.stop_timeout = self.config.teardown_step_timeout
         service.gates.register(ShutdownGate(self))
-        service.metrics_registry.register(ShutdownCollector(self))
+        service.mechanisms.track("shutdown", "process", lambda: shutdown_state(self))
 
     # -- the budget --------------------------------------------------------------------------
 

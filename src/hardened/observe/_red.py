@@ -1,0 +1,224 @@
+"""RED metrics and the pure ASGI middleware of the `observe` slot (outermost in the stack).
+
+Per request: two cached label children (counter and histogram), the active gauge, one
+monotonic read at each end, and one ring update per SLO — a few microseconds. The duration is
+measured to the last body byte; shed 503s and every error below are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hardened.observe._config import SLO, ObserveConfig
+from hardened.observe._multiprocess import multiprocess_dir
+from hardened.observe._routes import OVERFLOW, RouteTemplates, method_label
+from hardened.observe._series import BoundedChildren
+from hardened.observe._slo import SLOTracker
+
+__all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "RedMiddleware"]
+
+# nginx's code for a client that went away before the answer; never an SLO error.
+STATUS_CLIENT_CLOSED = 499
+_STATUS_CLASS = [f"{code // 100}xx" if 100 <= code <= 599 else "_OTHER" for code in range(600)]
+_STATUS = [str(code) if 100 <= code <= 599 else "_OTHER" for code in range(600)]
+
+
+def _status_labels(status: int) -> tuple[str, str]:
+    if 0 <= status < 600:
+        return _STATUS[status], _STATUS_CLASS[status]
+    return "_OTHER", "_OTHER"
+
+
+def _trace_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            parts = value.split(b"-")
+            if len(parts) >= 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
+                trace: str = parts[1].decode("latin-1")
+                return trace
+            return None
+    return None
+
+
+class _ActiveCollector(Collector):
+    def __init__(self, metrics: RedMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("http_server_active_requests", "Requests being served now.")
+        family.add_metric([], self._metrics.active)
+        yield family
+
+
+class RedMetrics:
+    """The RED families on a service registry, with a series budget per metric."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        config: ObserveConfig,
+        slos: tuple[SLO, ...],
+    ) -> None:
+        self.config = config
+        self.buckets = config.buckets_for(slos)
+        self.overflow = Counter(
+            "metrics_cardinality_overflow",
+            "Observations sent to the __overflow__ series because a metric hit its budget.",
+            ["metric"],
+            registry=registry,
+        )
+        self.requests = Counter(
+            "http_server_requests",
+            "HTTP requests by method, route template and exact status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "http_server_request_duration_seconds",
+            "Time to the last response byte, by method, route template and status class.",
+            ["method", "route", "status_class"],
+            buckets=self.buckets,
+            registry=registry,
+        )
+        # In-flight count: a plain int read at scrape time (no lock per request); in
+        # multiprocess mode a livesum Gauge, since custom collectors are not merged there.
+        self.active = 0
+        self._active_gauge: Gauge | None = None
+        if multiprocess_dir() is not None:
+            self._active_gauge = Gauge(
+                "http_server_active_requests",
+                "Requests being served now.",
+                registry=registry,
+                multiprocess_mode="livesum",
+            )
+        else:
+            registry.register(_ActiveCollector(self))
+        budget = config.series_budget
+        self.request_children: BoundedChildren[Any] = BoundedChildren(
+            self.requests, "http_server_requests_total", budget, self.overflow
+        )
+        self.duration_children: BoundedChildren[Any] = BoundedChildren(
+            self.duration, "http_server_request_duration_seconds", budget, self.overflow
+        )
+        self.trackers = tuple(SLOTracker(slo) for slo in slos)
+
+    def record(
+        self,
+        *,
+        method: str,
+        route: str,
+        status: int,
+        duration: float,
+        now: float,
+        trace_id: str | None = None,
+    ) -> None:
+        """Count one finished request (also the entry point of synthetic-stream tests)."""
+        status_label, status_class = _status_labels(status)
+        self.request_children.child(
+            (method, route, status_label), (method, OVERFLOW, status_class)
+        ).inc()
+        histogram = self.duration_children.child(
+            (method, route, status_class), (method, OVERFLOW, status_class)
+        )
+        if trace_id is None:
+            histogram.observe(duration)
+        else:
+            histogram.observe(duration, {"trace_id": trace_id})
+        for tracker in self.trackers:
+            routes = tracker.slo.routes
+            if not routes or route in routes:
+                tracker.record(now, tracker.slo.is_good(status, duration))
+
+    def enter(self) -> None:
+        """One more request in flight."""
+        self.active += 1
+        if self._active_gauge is not None:
+            self._active_gauge.inc()
+
+    def leave(self) -> None:
+        """One request fewer in flight."""
+        self.active -= 1
+        if self._active_gauge is not None:
+            self._active_gauge.dec()
+
+    def series(self) -> dict[str, int]:
+        """Label sets in use per metric (the budget applies to each)."""
+        return {
+            self.request_children.name: len(self.request_children),
+            self.duration_children.name: len(self.duration_children),
+        }
+
+
+class RedMiddleware:
+    """Times every HTTP request below it and records RED metrics and SLO events."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: RedMetrics,
+        routes: RouteTemplates,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._routes = routes
+        self._monotonic = monotonic
+        self._exemplars = metrics.config.exemplars
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self._metrics
+        started = self._monotonic()
+        status = 0  # 0 until the response starts
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics.enter()
+        try:
+            await self.app(scope, receive, send_status)
+        except asyncio.CancelledError:
+            status = status or STATUS_CLIENT_CLOSED
+            raise
+        finally:
+            metrics.leave()
+            ended = self._monotonic()
+            metrics.record(
+                method=method_label(scope["method"]),
+                route=self._routes.template(scope),
+                status=status or 500,
+                duration=ended - started,
+                now=ended,
+                trace_id=_trace_id(scope) if self._exemplars else None,
+            )
+
+
+class ObserveLayer:
+    """The `observe` slot: RED timing of everything below it."""
+
+    slot = "observe"
+
+    def __init__(
+        self, metrics: RedMetrics, routes: RouteTemplates, monotonic: Callable[[], float]
+    ) -> None:
+        self.metrics = metrics
+        self.routes = routes
+        self._monotonic = monotonic
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        return RedMiddleware(
+            app, metrics=self.metrics, routes=self.routes, monotonic=self._monotonic
+        )

@@ -1,0 +1,121 @@
+"""Route-template labels: the matched route's template (Mounts included), never the raw path.
+
+Starlette records the matched route object in ``scope["route"]`` (the innermost one when
+Mounts nest). A table built once from the application's route tree maps each route object to
+its full template, so a request costs one dict lookup. Nothing matched (404 floods, CORS
+preflights answered by middleware, ``redirect_slashes`` 307s) is ``__unmatched__``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.routing import Host, Mount, compile_path
+from starlette.types import Scope
+
+__all__ = ["OVERFLOW", "SHED", "STANDARD_METHODS", "UNMATCHED", "RouteTemplates", "method_label"]
+
+UNMATCHED = "__unmatched__"
+OVERFLOW = "__overflow__"
+SHED = "__shed__"  # refused by the shedder before routing
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+_MAX_REBUILDS = 8
+
+
+def method_label(method: str) -> str:
+    """The method label: a standard verb as sent (methods are case-sensitive), else `_OTHER`."""
+    return method if method in STANDARD_METHODS else "_OTHER"
+
+
+def _walk_included(included: Any, prefix: str, out: list[tuple[Any, str]]) -> None:
+    """FastAPI >= 0.16x keeps `include_router` lazy: each effective route knows its full path
+    while ``scope["route"]`` is the router's own route object (without the prefix)."""
+    candidates = list(included.effective_candidates())
+    low = getattr(included, "effective_low_priority_routes", None)
+    candidates += list(low()) if callable(low) else []
+    for candidate in candidates:
+        if hasattr(candidate, "effective_candidates"):
+            _walk_included(candidate, prefix, out)
+            continue
+        original, path = getattr(candidate, "original_route", None), getattr(candidate, "path", "")
+        if original is None or not isinstance(path, str) or not path:
+            continue
+        if isinstance(original, Mount):
+            out.append((original, prefix + path + "/{path:path}"))
+            _walk(original.routes, prefix + path, out)
+        else:
+            out.append((original, prefix + path))
+
+
+def _walk(routes: Iterable[Any], prefix: str, out: list[tuple[Any, str]]) -> None:
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            _walk_included(route, prefix, out)
+        elif isinstance(route, Mount):
+            template = prefix + route.path
+            out.append((route, template + "/{path:path}"))
+            _walk(route.routes, template, out)
+        elif isinstance(route, Host):
+            _walk(route.routes, prefix, out)
+        else:
+            path = getattr(route, "path", None)
+            if isinstance(path, str):
+                out.append((route, prefix + path))
+
+
+class RouteTemplates:
+    """Maps the matched route object of a request to its full template."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
+        self._keep: list[Any] = []  # holds the route objects so their ids stay unique
+        self._rebuilds = 0
+        self._built = False
+
+    def templates(self) -> list[str]:
+        """Every template the application can match (for the gate and the series bound)."""
+        self._ensure()
+        return sorted({t for entries in self._table.values() for t, _ in entries})
+
+    def _ensure(self) -> None:
+        if not self._built:
+            self._build()
+
+    def _build(self) -> None:
+        pairs: list[tuple[Any, str]] = []
+        _walk(getattr(self._app, "routes", ()) or (), "", pairs)
+        table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
+        for route, template in pairs:
+            table.setdefault(id(route), []).append((template, compile_path(template)[0]))
+        self._table = table
+        self._keep = [route for route, _ in pairs]
+        self._built = True
+
+    def template(self, scope: Scope) -> str:
+        """The label for the request whose routing filled `scope`."""
+        route = scope.get("route")
+        if route is None:
+            return SHED if "hardened.shed" in scope else UNMATCHED
+        entries = self._table.get(id(route))
+        if entries is None:
+            if self._rebuilds >= _MAX_REBUILDS:
+                return UNMATCHED
+            self._rebuilds += 1  # routes added after the first request: look again, boundedly
+            self._build()
+            entries = self._table.get(id(route))
+            if entries is None:
+                return UNMATCHED
+        if len(entries) == 1:
+            return entries[0][0]
+        path = scope["path"]  # one route object mounted under several prefixes
+        root = scope.get("app_root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path
+        for template, regex in entries:
+            if regex.match(route_path):
+                return template
+        return entries[0][0]

@@ -1,0 +1,88 @@
+"""Configuration of the load shedder: signals, limits, priorities, rejection."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from hardened.errors import ConfigError
+
+__all__ = ["SHED_DEFAULTS", "Priority", "ShedConfig"]
+
+
+class Priority(enum.StrEnum):
+    """Who is shed first: sheddable, then standard; critical only under severe overload."""
+
+    CRITICAL = "critical"
+    STANDARD = "standard"
+    SHEDDABLE = "sheddable"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShedConfig:
+    """The adaptive shedder at the edge (defaults from GATES.md §8)."""
+
+    # Queue delay (event-loop lag = ready-queue wait), CoDel style: overloaded once the delay
+    # stays above `target` for `interval`; back to normal after `interval` below it.
+    queue_delay_target: float = 0.020
+    queue_delay_interval: float = 0.100
+    heartbeat: float = 0.010
+    # Critical requests are shed only once the queue delay passes this (severe overload).
+    critical_queue_delay: float = 0.250
+    # Gradient2 adaptive in-flight limit (Netflix concurrency-limits defaults, GATES.md).
+    initial_limit: int = 20
+    min_limit: int = 5
+    max_limit: int = 1000
+    smoothing: float = 0.2
+    rtt_tolerance: float = 1.5
+    # Rejections: 503 + Retry-After drawn from [min, max] seconds.
+    retry_after: tuple[int, int] = (1, 5)
+    # `Connection: close` on rejections, at most this many per second (a token bucket), and
+    # always when the request has a body (it was never read). Closing every rejected
+    # keep-alive connection turns overload into connection churn: new connections wait in
+    # the kernel's accept queue, where no in-process shedder sees them (uvloop accepts one
+    # per loop turn), and clients time out. A few closes per second still move clients off
+    # an overloaded replica.
+    close_per_second: float = 10.0
+    # Priorities: by path prefix (first match wins), overridden by a request header.
+    priority_header: str | None = "x-priority"
+    route_priorities: tuple[tuple[str, Priority], ...] = ()
+    default_priority: Priority = Priority.STANDARD
+    # A caller's remaining budget (seconds); requests already past it are dropped (504).
+    deadline_header: str | None = "x-request-timeout"
+    exempt_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat <= self.queue_delay_target:
+            raise ConfigError("heartbeat must be positive and at most queue_delay_target")
+        if not 0 < self.queue_delay_target < self.critical_queue_delay <= 10:
+            raise ConfigError("need 0 < queue_delay_target < critical_queue_delay <= 10 s")
+        if not 0 < self.queue_delay_interval <= 10:
+            raise ConfigError("queue_delay_interval must be in (0, 10] seconds")
+        if not 1 <= self.min_limit <= self.initial_limit <= self.max_limit <= 100_000:
+            raise ConfigError("need 1 <= min_limit <= initial_limit <= max_limit <= 100000")
+        if not 0 < self.smoothing <= 1 or self.rtt_tolerance < 1:
+            raise ConfigError("smoothing must be in (0, 1] and rtt_tolerance >= 1")
+        if not 0 <= self.close_per_second <= 100_000:
+            raise ConfigError("close_per_second must be in [0, 100000]")
+        low, high = self.retry_after
+        if not 1 <= low <= high <= 3600:
+            raise ConfigError(
+                f"retry_after must be 1 <= min <= max <= 3600, got {self.retry_after}"
+            )
+        for prefix, priority in self.route_priorities:
+            if not prefix.startswith("/") or not isinstance(priority, Priority):
+                raise ConfigError(f"route_priorities need ('/prefix', Priority), got {prefix!r}")
+        for name in (self.priority_header, self.deadline_header):
+            if name is not None and name != name.lower():
+                raise ConfigError(f"header names are lower case, got {name!r}")
+
+    def priority_for(self, path: str) -> Priority:
+        """The priority of `path` before any header says otherwise."""
+        for prefix, priority in self.route_priorities:
+            if path.startswith(prefix):
+                return priority
+        return self.default_priority
+
+
+SHED_DEFAULTS = ShedConfig()

@@ -1,0 +1,216 @@
+"""The `shed` slot: the outermost cheap rejection, before the body is read.
+
+Per request (a few µs): exempt paths pass; a request whose caller budget (`X-Request-Timeout`,
+or gRPC's format) is already spent by the queue delay is dropped with 504; otherwise its
+priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
+interval (100 ms) until the delay has stayed above the target (20 ms) for an interval; then
+anything queued past the target is refused (sheddable for the whole episode). Critical requests are
+refused only past `critical_queue_delay`. In-flight (Gradient2): sheddable at half the limit,
+standard at the limit, critical at twice it. A rejection is 503 problem+json with a jittered
+Retry-After, rendered once and cached; `Connection: close` is rate-limited (see ShedConfig).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
+from hardened.problems import problem_response, send_problem
+from hardened.shed._config import Priority, ShedConfig
+from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
+
+if TYPE_CHECKING:
+    from hardened.service import Service
+
+__all__ = ["Shedder", "install_shed", "parse_timeout"]
+
+_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_PRIORITIES = {p.value: p for p in Priority}
+_GRPC = re.compile(r"^(\d{1,8})([HMSmun])$")
+
+
+def parse_timeout(value: str) -> float | None:
+    """Seconds from `X-Request-Timeout` ("2.5") or gRPC's format ("250m"); None if malformed."""
+    match = _GRPC.match(value)
+    if match:
+        return int(match.group(1)) * _GRPC_UNITS[match.group(2)]
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+class Shedder:
+    """The shedder's state (signals, in-flight, counters) and its ASGI layer."""
+
+    slot = "shed"
+
+    def __init__(self, config: ShedConfig, rejected: Counter) -> None:
+        self.config = config
+        self.codel = CoDel(config.queue_delay_target, config.queue_delay_interval)
+        self.monitor = QueueDelayMonitor(config.heartbeat, self.codel)
+        self.limit = Gradient2(
+            initial=config.initial_limit,
+            min_limit=config.min_limit,
+            max_limit=config.max_limit,
+            smoothing=config.smoothing,
+            tolerance=config.rtt_tolerance,
+        )
+        self.inflight = 0
+        self.rejected_total = 0
+        self._rejected = {
+            (reason, p): rejected.labels(reason, p.value)
+            for reason in ("queue_delay", "limit", "deadline")
+            for p in Priority
+        }
+        self._random = random.Random()  # noqa: S311 - jitter, not security
+        self._close_tokens = config.close_per_second
+        self._close_refilled = 0.0
+        self.closed_total = 0
+        self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
+        self._answers = {}
+
+    def state(self) -> dict[str, float | int | bool | str]:
+        """The mechanism-state fields published for the observe gate and /metrics."""
+        long_rtt, short_rtt = self.limit.rtts
+        return {
+            "signal": "queue_delay+gradient2",
+            "limit": round(self.limit.limit, 2),
+            "inflight": self.inflight,
+            "queue_delay_seconds": round(self.monitor.last, 6),
+            "queue_delay_max_seconds": round(self.monitor.recent_max(), 6),
+            "queue_delay_target_seconds": self.config.queue_delay_target,
+            "overloaded": self.codel.overloaded,
+            "rtt_long_seconds": round(long_rtt, 6),
+            "rtt_short_seconds": round(short_rtt, 6),
+            "overload_episodes_total": self.codel.episodes,
+            "rejected_total": self.rejected_total,
+            "connections_closed_total": self.closed_total,
+        }
+
+    def decide(self, priority: Priority, now: float) -> str | None:
+        """The reason to reject a request of `priority` now, or None to admit it."""
+        config = self.config
+        delay = self.monitor.current(now)
+        overloaded = self.codel.update(now, delay)
+        limit = self.limit.limit
+        inflight = self.inflight
+        if priority is Priority.CRITICAL:
+            if delay >= config.critical_queue_delay:
+                return "queue_delay"
+            return "limit" if inflight >= 2 * limit else None
+        # Adaptive CoDel (Facebook, "Fail at Scale"): a burst may queue up to the interval;
+        # once the delay has stayed high, anything queued past the target is refused.
+        target = config.queue_delay_target
+        if priority is Priority.SHEDDABLE:  # goes first: refused for the whole episode
+            if overloaded or delay > target:
+                return "queue_delay"
+            return "limit" if inflight >= limit / 2 else None
+        if delay > (target if overloaded else config.queue_delay_interval):
+            return "queue_delay"
+        return "limit" if inflight >= limit else None
+
+    def _headers(self, scope: Scope) -> tuple[Priority, float | None]:
+        config = self.config
+        priority = config.priority_for(scope["path"])
+        timeout = None
+        wanted_priority = config.priority_header.encode() if config.priority_header else None
+        wanted_deadline = config.deadline_header.encode() if config.deadline_header else None
+        for name, value in scope["headers"]:
+            if name == wanted_priority:
+                priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
+            elif name == wanted_deadline:
+                timeout = parse_timeout(value.decode("latin-1").strip())
+        return priority, timeout
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        shedder = self
+        exempt = self.config.exempt_paths
+
+        async def shed(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
+                await app(scope, receive, send)
+                return
+            loop = asyncio.get_running_loop()
+            monitor = shedder.monitor
+            monitor.ensure_running(loop)
+            now = loop.time()
+            priority, timeout = shedder._headers(scope)
+            if timeout is not None and timeout <= monitor.current(now):
+                await shedder._reject(scope, send, "deadline", priority, now)
+                return
+            reason = shedder.decide(priority, now)
+            if reason is not None:
+                await shedder._reject(scope, send, reason, priority, now)
+                return
+            shedder.inflight += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                inflight = shedder.inflight
+                shedder.inflight = inflight - 1
+                shedder.limit.on_sample(loop.time() - now, inflight)
+
+        return shed
+
+    def _should_close(self, scope: Scope, now: float) -> bool:
+        for name, value in scope["headers"]:
+            if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+                return True  # the body was never read: the connection cannot be reused
+        rate = self.config.close_per_second
+        self._close_tokens = min(rate, self._close_tokens + (now - self._close_refilled) * rate)
+        self._close_refilled = now
+        if self._close_tokens >= 1:
+            self._close_tokens -= 1
+            return True
+        return False
+
+    def _answer(self, reason: str, close: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        low, high = self.config.retry_after
+        retry_after = self._random.randint(low, high) if reason != "deadline" else 0
+        key = (reason, retry_after, close)
+        answer = self._answers.get(key)
+        if answer is None:  # at most reasons x retry-after values x 2: rendered once each
+            error: HardenedError
+            if reason == "deadline":
+                error = DeadlineExceeded("the caller's deadline passed before the work began")
+            else:
+                detail = f"overloaded ({reason.replace('_', ' ')})"
+                error = LoadShed(detail, retry_after=retry_after)
+            answer = self._answers[key] = problem_response(error, close=close)
+        return answer
+
+    async def _reject(
+        self, scope: Scope, send: Send, reason: str, priority: Priority, now: float
+    ) -> None:
+        self.rejected_total += 1
+        self._rejected[(reason, priority)].inc()
+        scope["hardened.shed"] = reason
+        close = self._should_close(scope, now)
+        self.closed_total += close
+        status, headers, body = self._answer(reason, close)
+        await send_problem(send, status, list(headers), body)
+
+
+def install_shed(service: Service, config: ShedConfig | None) -> Shedder | None:
+    """Put the shedder in the `shed` slot and publish its state (kind "shed")."""
+    if config is None:
+        return None
+    rejected = Counter(
+        "http_server_shed_rejected",
+        "Requests refused by the load shedder, by reason and priority.",
+        ["reason", "priority"],
+        registry=service.metrics_registry,
+    )
+    shedder = Shedder(config, rejected)
+    service.add_layer(shedder)
+    service.mechanisms.track("shed", "edge", shedder.state, gate="observe")
+    return shedder

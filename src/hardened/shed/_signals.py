@@ -1,0 +1,156 @@
+"""The shedder's two saturation signals: queue delay (CoDel over loop lag) and Gradient2.
+
+Queue delay: in asyncio, the lag of a heartbeat callback is the time a ready task waits for the
+loop — the request queue of a CPU-bound service, which an in-flight limit cannot see (the
+handler holds the loop, so in-flight stays near 1). Gradient2 (Netflix concurrency-limits)
+bounds in-flight requests for I/O-bound saturation: the limit follows long RTT / short RTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+__all__ = ["CoDel", "Gradient2", "QueueDelayMonitor"]
+
+
+class CoDel:
+    """Overloaded once the delay stays above `target` for `interval`; clear after `interval`."""
+
+    __slots__ = ("_above_since", "_below_since", "episodes", "interval", "overloaded", "target")
+
+    def __init__(self, target: float, interval: float) -> None:
+        self.target = target
+        self.interval = interval
+        self.overloaded = False
+        self.episodes = 0
+        self._above_since: float | None = None
+        self._below_since: float | None = None
+
+    def update(self, now: float, delay: float) -> bool:
+        """Feed one delay measurement at `now`; whether the queue is overloaded."""
+        if delay > self.target:
+            self._below_since = None
+            if self._above_since is None:
+                self._above_since = now
+            if not self.overloaded and now - self._above_since >= self.interval:
+                self.overloaded = True
+                self.episodes += 1
+        else:
+            self._above_since = None
+            if self.overloaded:
+                if self._below_since is None:
+                    self._below_since = now
+                if now - self._below_since >= self.interval:
+                    self.overloaded = False
+        return self.overloaded
+
+
+class QueueDelayMonitor:
+    """A heartbeat on the running loop: the lag of each tick is the current queue delay."""
+
+    def __init__(self, period: float, codel: CoDel) -> None:
+        self.period = period
+        self.codel = codel
+        self.last = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._max = [0.0, 0.0]  # two rotating 5 s windows: max over the last 5-10 s
+        self._window = 0
+
+    def ensure_running(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start (or move) the heartbeat to `loop`."""
+        if self._loop is loop:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._loop = loop
+        self._due = loop.time() + self.period
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        """Cancel the heartbeat."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._loop = None
+
+    def _tick(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        lag = max(0.0, now - self._due)
+        self.last = lag
+        window = int(now // 5)
+        if window != self._window:
+            self._max = [self._max[1] if window == self._window + 1 else 0.0, 0.0]
+            self._window = window
+        self._max[1] = max(self._max[1], lag)
+        self.codel.update(now, lag)
+        self._due = now + self.period
+        self._handle = loop.call_at(self._due, self._tick)
+
+    def current(self, now: float) -> float:
+        """The queue delay now: the last tick's lag, or how late the next tick already is."""
+        if self._loop is None:
+            return self.last
+        return max(self.last, now - self._due)
+
+    def recent_max(self) -> float:
+        """The largest lag seen over the last 5-10 seconds."""
+        return max(self._max)
+
+
+class Gradient2:
+    """Adaptive in-flight limit: L' = L·clamp(tolerance·long/short, 0.5, 1) + √L, smoothed."""
+
+    __slots__ = (
+        "_long",
+        "_short",
+        "limit",
+        "max_limit",
+        "min_limit",
+        "smoothing",
+        "tolerance",
+    )
+
+    def __init__(
+        self,
+        *,
+        initial: int,
+        min_limit: int,
+        max_limit: int,
+        smoothing: float,
+        tolerance: float,
+    ) -> None:
+        self.limit = float(initial)
+        self.min_limit = min_limit
+        self.max_limit = max_limit
+        self.smoothing = smoothing
+        self.tolerance = tolerance
+        self._long = 0.0
+        self._short = 0.0
+
+    @property
+    def rtts(self) -> tuple[float, float]:
+        """(long, short) RTT averages in seconds."""
+        return self._long, self._short
+
+    def on_sample(self, rtt: float, inflight: int) -> None:
+        """Update the limit with one finished request's latency and the in-flight count."""
+        if rtt <= 0:
+            return
+        if self._long == 0.0:
+            self._long = self._short = rtt
+        self._short += (rtt - self._short) * 0.1  # about 10 samples
+        self._long += (rtt - self._long) * (2 / 601)  # about 600 samples
+        if self._long / self._short > 2:  # recover quickly from a long-gone slow period
+            self._long *= 0.95
+        if inflight < self.limit / 2:  # app-limited: no evidence to grow or shrink
+            return
+        gradient = max(0.5, min(1.0, self.tolerance * self._long / self._short))
+        target = self.limit * gradient + math.sqrt(self.limit)
+        limit = self.limit * (1 - self.smoothing) + target * self.smoothing
+        self.limit = min(float(self.max_limit), max(float(self.min_limit), limit))

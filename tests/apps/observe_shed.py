@@ -1,0 +1,90 @@
+"""A CPU-bound service behind the default shedder: the overload and scrape tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from prometheus_client import Gauge, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from hardened import Service
+from hardened.observe import SLO
+from hardened.shed import Priority, ShedConfig
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def work(request: Request) -> Response:
+    """Holds the event loop for `ms` milliseconds of CPU (default 10)."""
+    _spin(float(request.query_params.get("ms", "10")) / 1000)
+    return PlainTextResponse("done")
+
+
+async def upload(request: Request) -> Response:
+    body = await request.body()
+    return PlainTextResponse(str(len(body)))
+
+
+class LagProbe:
+    """A 5 ms heartbeat recording the largest event-loop lag since the last reset."""
+
+    def __init__(self) -> None:
+        self.max_lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.005
+            await asyncio.sleep(0.005)
+            self.max_lag = max(self.max_lag, loop.time() - due)
+
+
+probe = LagProbe()
+
+
+async def inline(request: Request) -> Response:
+    """Renders /metrics on the event loop: the stall the admin endpoint's thread avoids."""
+    body = generate_latest(service.metrics_registry)
+    return Response(body, media_type="text/plain")
+
+
+async def lag(request: Request) -> Response:
+    if probe._task is None:
+        probe._task = asyncio.create_task(probe._run())
+        await asyncio.sleep(0.05)
+    value = probe.max_lag
+    if request.query_params.get("reset"):
+        probe.max_lag = 0.0
+    return JSONResponse({"max_lag": value})
+
+
+service = Service(
+    "observe-shed",
+    routes=[
+        Route("/work", work),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/lag", lag),
+        Route("/reports", work),
+        Route("/inline", inline),
+    ],
+    slos=[
+        SLO(name="availability", objective=0.999),
+        SLO(name="fast", objective=0.99, latency=0.25),
+    ],
+    shed=ShedConfig(route_priorities=(("/reports", Priority.SHEDDABLE),)),
+)
+# 2,000 extra series so a scrape has real work to do.
+_wide = Gauge(
+    "scrape_load", "Series that make the scrape large.", ["i"], registry=service.metrics_registry
+)
+for _i in range(2000):
+    _wide.labels(str(_i)).set(_i)
+app = service

@@ -1,0 +1,121 @@
+"""The shedder's state machines: CoDel queue delay, Gradient2 limit, priorities, timeouts."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+
+from hardened import ConfigError
+from hardened.shed import CoDel, Gradient2, Priority, ShedConfig, Shedder, parse_timeout
+
+
+def _shedder(**overrides: object) -> Shedder:
+    registry = CollectorRegistry()
+    counter = Counter("rejected", "r", ["reason", "priority"], registry=registry)
+    return Shedder(ShedConfig(**overrides), counter)  # type: ignore[arg-type]
+
+
+def test_codel_needs_the_delay_to_stay_high_for_the_interval() -> None:
+    """A spike shorter than 100 ms is tolerated; 100 ms above 20 ms means overloaded."""
+    codel = CoDel(target=0.020, interval=0.100)
+    assert not codel.update(10.000, 0.050)
+    assert not codel.update(10.090, 0.050)
+    assert not codel.update(10.095, 0.005)  # back below: the episode never started
+    assert not codel.update(10.150, 0.030)
+    assert not codel.update(10.240, 0.030)
+    assert codel.update(10.251, 0.030)
+    assert codel.episodes == 1
+
+
+def test_codel_clears_only_after_the_interval_below_target() -> None:
+    """Once overloaded, one low reading does not end it; 100 ms below the target does."""
+    codel = CoDel(target=0.020, interval=0.100)
+    codel.update(0.0, 1.0)
+    assert codel.update(0.1, 1.0)
+    assert codel.update(0.15, 0.001)
+    assert codel.update(0.20, 0.050)  # up again: the quiet period restarts
+    assert codel.update(0.25, 0.001)
+    assert codel.update(0.30, 0.001)
+    assert not codel.update(0.351, 0.001)
+
+
+def test_gradient2_shrinks_when_latency_inflates_and_grows_when_it_recovers() -> None:
+    """Under load with RTT 5x its long-term average the limit falls; steady RTT lets it grow."""
+    limit = Gradient2(initial=20, min_limit=5, max_limit=1000, smoothing=0.2, tolerance=1.5)
+    for _ in range(600):
+        limit.on_sample(0.010, inflight=20)
+    steady = limit.limit
+    assert steady > 20
+    for _ in range(40):
+        limit.on_sample(0.050, inflight=int(limit.limit))
+    assert limit.limit < steady / 2
+    low = limit.limit
+    for _ in range(200):
+        limit.on_sample(0.010, inflight=int(limit.limit))
+    assert limit.limit > low
+    assert 5 <= limit.limit <= 1000
+
+
+def test_gradient2_does_not_grow_while_app_limited() -> None:
+    """With in-flight below half the limit there is no evidence to raise it."""
+    limit = Gradient2(initial=20, min_limit=5, max_limit=1000, smoothing=0.2, tolerance=1.5)
+    for _ in range(500):
+        limit.on_sample(0.010, inflight=3)
+    assert limit.limit == 20
+
+
+def test_priorities_shed_sheddable_first_and_critical_last() -> None:
+    """Overloaded: sheddable and standard go, critical stays until the severe delay."""
+    shedder = _shedder()
+    shedder.codel.overloaded = True
+    shedder.monitor.last = 0.100
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) == "queue_delay"
+    assert shedder.decide(Priority.STANDARD, 1.0) == "queue_delay"
+    assert shedder.decide(Priority.CRITICAL, 1.0) is None
+    shedder.monitor.last = 0.300
+    assert shedder.decide(Priority.CRITICAL, 1.0) == "queue_delay"
+
+
+def test_inflight_limit_applies_by_priority() -> None:
+    """At half the limit sheddable is refused, at the limit standard, at twice it critical."""
+    shedder = _shedder(initial_limit=20)
+    shedder.inflight = 10
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) == "limit"
+    assert shedder.decide(Priority.STANDARD, 1.0) is None
+    shedder.inflight = 20
+    assert shedder.decide(Priority.STANDARD, 1.0) == "limit"
+    assert shedder.decide(Priority.CRITICAL, 1.0) is None
+    shedder.inflight = 40
+    assert shedder.decide(Priority.CRITICAL, 1.0) == "limit"
+
+
+def test_route_priorities_and_timeouts() -> None:
+    """Path prefixes set a default priority; timeouts parse as decimal seconds or gRPC units."""
+    config = ShedConfig(
+        route_priorities=(("/payments", Priority.CRITICAL), ("/reports", Priority.SHEDDABLE))
+    )
+    assert config.priority_for("/payments/1") is Priority.CRITICAL
+    assert config.priority_for("/reports/x") is Priority.SHEDDABLE
+    assert config.priority_for("/other") is Priority.STANDARD
+    assert parse_timeout("2.5") == 2.5
+    assert parse_timeout("250m") == 0.25
+    assert parse_timeout("0") == 0
+    assert parse_timeout("soon") is None
+    assert parse_timeout("inf") is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"heartbeat": 0.5},
+        {"critical_queue_delay": 0.01},
+        {"min_limit": 30},
+        {"retry_after": (0, 5)},
+        {"priority_header": "X-Priority"},
+        {"route_priorities": (("payments", Priority.CRITICAL),)},
+    ],
+)
+def test_invalid_shed_config_is_refused(overrides: dict[str, object]) -> None:
+    """Inconsistent shedder settings fail at construction with ConfigError."""
+    with pytest.raises(ConfigError):
+        ShedConfig(**overrides)  # type: ignore[arg-type]
