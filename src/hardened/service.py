@@ -31,6 +31,7 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.loop import LoopConfig, install_loop
 from hardened.problems import problem_response
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
@@ -78,6 +79,7 @@ class Service:
         mechanisms: Sequence[Mechanism] = (),
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
+        loop: LoopConfig | None = LoopConfig(),  # noqa: B008 - frozen
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -102,6 +104,8 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+        if loop is not None:
+            install_loop(self, loop)
         for mechanism in mechanisms:
             self.use(mechanism)
 
