@@ -158,7 +158,7 @@ class LoopMonitor:
         logger.warning(
             "event loop blocked for %.0f ms by %s (%d of %d samples)",
             event.duration * 1000,
-            label or "an unsampled call",
+            label or "an unsampled stall",
             event.culprit_samples,
             event.samples,
         )

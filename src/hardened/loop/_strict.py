@@ -29,6 +29,9 @@ from hardened.loop._monitor import LoopMonitor
 __all__ = ["LoopBlocked", "strict_loop"]
 
 
+UNSAMPLED = "an unsampled stall (the watchdog did not run either: CPU starvation, GC or a C call)"
+
+
 class LoopBlocked(AssertionError):
     """The event loop was blocked past the strict threshold; `events` says where."""
 
@@ -38,7 +41,7 @@ class LoopBlocked(AssertionError):
             f"the event loop was blocked {len(events)} time(s) past {threshold * 1000:.0f} ms:"
         ]
         for event in events:
-            where = event.culprit.label(root) if event.culprit else "an unsampled call"
+            where = event.culprit.label(root) if event.culprit else UNSAMPLED
             lines.append(f"  {event.duration * 1000:.0f} ms in {where}")
         lines.append("run sync work with `await offload(fn, *args)`")
         super().__init__("\n".join(lines))
