@@ -17,8 +17,8 @@ RECENT_SHOWN = 10
 CAVEATS = (
     "lag is heartbeat lateness: a block shows as at least its length minus one heartbeat "
     "interval, so blocks shorter than block_threshold - interval may go unseen",
-    "culprits come from stack samples every watchdog tick: a C extension that holds the GIL "
-    "stalls the watchdog too, and its block is reported with few or no samples",
+    "culprits come from stack samples every watchdog tick: a C call or a GC pass that holds "
+    "the GIL stops the watchdog too, so its block is reported without a culprit",
 )
 
 
@@ -40,6 +40,7 @@ class LoopGate:
         limit = config.lag_p99_limit(tier)
         recent = monitor.recent_events()
         blocked_now = monitor.blocked_now()
+        stalls = monitor.recent_stalls()
         evidence: dict[str, Any] = {
             "monitor": monitor.state,
             "loop": monitor.loop_name,
@@ -57,6 +58,9 @@ class LoopGate:
             "blocked_seconds_total": round(monitor.blocked_seconds, 3),
             "blocked_events_in_window": len(recent),
             "recent_blocked_events": [e.to_json(monitor.root) for e in recent[-RECENT_SHOWN:]],
+            "stalls_total": monitor.stalls_total,
+            "stalls_in_window": len(stalls),
+            "recent_stall_ms": [round(e.duration * 1000, 1) for e in stalls[-RECENT_SHOWN:]],
             "offload_workers": self._offloader.max_workers,
             "offload_busy": self._offloader.busy,
             "offload_abandoned": self._offloader.abandoned,
@@ -79,7 +83,7 @@ class LoopGate:
                 f"of {limit * 1000:.0f} ms"
             )
         if blocked_now is not None:
-            problems.append(f"the loop is blocked right now, for {blocked_now * 1000:.0f} ms")
+            problems.append(f"code has held the loop for {blocked_now * 1000:.0f} ms, right now")
         if recent:
             worst = max(recent, key=lambda e: e.duration)
             culprit = worst.culprit.label(monitor.root) if worst.culprit else "unsampled"
@@ -91,6 +95,13 @@ class LoopGate:
                 caveats.insert(0, message)
             else:
                 problems.append(message)
+        if stalls:
+            caveats.insert(
+                0,
+                f"{len(stalls)} stall(s) in the last {config.window:.0f}s, worst "
+                f"{max(e.duration for e in stalls) * 1000:.0f} ms: the loop thread did not get "
+                "the CPU (a CPU limit throttling it, or a busy host); no code is to blame",
+            )
         if not problems:
             return self._result(Status.PASS, evidence, caveats)
         status = Status.FAIL if tier is Tier.CRITICAL else Status.WARN

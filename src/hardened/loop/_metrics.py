@@ -4,6 +4,7 @@
 - `asyncio_event_loop_lag_max_seconds` (gauge): the largest lag since the last scrape.
 - `asyncio_event_loop_blocked_total{culprit}`: blocked events; the culprit label set is capped.
 - `asyncio_event_loop_blocked_seconds_total`: time spent blocked.
+- `asyncio_event_loop_stalls_total`: late heartbeats while the loop thread did not run at all.
 - `hardened_offload_busy_threads`, `hardened_offload_abandoned_total`: the offload pool.
 """
 
@@ -67,6 +68,11 @@ class LoopMetrics:
         self.blocked_seconds = Counter(
             "asyncio_event_loop_blocked_seconds",
             "Seconds the event loop spent blocked past the threshold.",
+            registry=registry,
+        )
+        self.stalls = Counter(
+            "asyncio_event_loop_stalls",
+            "Late heartbeats while the loop thread did not run (CPU throttling or starvation).",
             registry=registry,
         )
         self.offload_busy = Gauge(

@@ -37,6 +37,14 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+def _open_schedstat() -> int | None:
+    """This thread's scheduler statistics (Linux): CPU time and run-queue wait, in ns."""
+    try:
+        return os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+
+
 class LoopMonitor:
     """Measures lag on the running loop and attributes every block past the threshold."""
 
@@ -47,11 +55,15 @@ class LoopMonitor:
         self.loop_name: str | None = None
         self.blocked_total = 0
         self.blocked_seconds = 0.0
+        self.stalls_total = 0
         self.root = ""
         self._lags: deque[float] = deque(maxlen=config.window_beats)
         self._events: deque[BlockedEvent] = deque(maxlen=config.max_events)
+        self._stalls: deque[BlockedEvent] = deque(maxlen=config.max_events)
         self._late: deque[LateBeat] = deque(maxlen=1024)
         self._beat_state: tuple[int, float] = (0, 0.0)
+        self._last_beat: tuple[float, float, float] = (0.0, 0.0, 0.0)  # time, CPU, run-queue
+        self._schedstat: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._watchdog: Watchdog | None = None
@@ -70,6 +82,8 @@ class LoopMonitor:
         self.loop_name = type(loop).__module__.split(".")[0]
         self.root = os.getcwd()
         self._beat_state = (0, time.monotonic() + self.config.interval)
+        self._schedstat = _open_schedstat()
+        self._last_beat = (time.monotonic(), *self._thread_times())
         self._handle = loop.call_at(loop.time() + self.config.interval, self._beat)
         self._watchdog = Watchdog(
             tick=self.config.watchdog_tick,
@@ -91,6 +105,9 @@ class LoopMonitor:
             self._handle = None
         if self._watchdog is not None and not self._watchdog.stop(timeout=1.0):
             logger.warning("the loop watchdog did not stop within 1s")
+        if self._schedstat is not None:
+            os.close(self._schedstat)
+            self._schedstat = None
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.cancel()
@@ -134,10 +151,17 @@ class LoopMonitor:
         lag = max(0.0, now - due)
         loop = self._loop
         assert loop is not None
+        cpu, waited = self._thread_times()
+        last_at, last_cpu, last_waited = self._last_beat
+        self._last_beat = (now, cpu, waited)
+        if lag >= self.config.block_threshold:  # queued before the new state is published
+            cpu_ratio = (cpu - last_cpu) / max(now - last_at, 1e-9)
+            runqueue = waited - last_waited if self._schedstat is not None else None
+            self._late.append((seq + 1, lag, time.time(), now, cpu_ratio, runqueue))
+            if self._watchdog is not None:
+                self._watchdog.wake()
         self._beat_state = (seq + 1, now + self.config.interval)
         self._handle = loop.call_at(loop.time() + self.config.interval, self._beat)
-        if lag >= self.config.block_threshold:
-            self._late.append((seq + 1, lag, time.time(), now))
         self._lags.append(lag)
         self.metrics.observe_lag(lag)
         if self._waiters:
@@ -146,9 +170,32 @@ class LoopMonitor:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def _thread_times(self) -> tuple[float, float]:
+        """The loop thread's CPU seconds and run-queue wait seconds (0 when unknown)."""
+        if self._schedstat is not None:
+            try:
+                on_cpu, waited, _ = os.pread(self._schedstat, 128, 0).split()
+                return int(on_cpu) / 1e9, int(waited) / 1e9
+            except (OSError, ValueError):
+                os.close(self._schedstat)
+                self._schedstat = None
+        return time.thread_time(), 0.0
+
     # -- events (watchdog thread) -----------------------------------------------------------
 
     def _record(self, event: BlockedEvent) -> None:
+        if event.kind == "stall":
+            with self._lock:
+                self._stalls.append(event)
+                self.stalls_total += 1
+            self.metrics.stalls.inc()
+            logger.warning(
+                "event loop stalled for %.0f ms while its thread got %.0f%% of a CPU "
+                "(throttling or starvation; no code was running)",
+                event.duration * 1000,
+                event.cpu_ratio * 100,
+            )
+            return
         label = event.culprit.label(self.root) if event.culprit else None
         with self._lock:
             self._events.append(event)
@@ -158,7 +205,7 @@ class LoopMonitor:
         logger.warning(
             "event loop blocked for %.0f ms by %s (%d of %d samples)",
             event.duration * 1000,
-            label or "an unsampled stall",
+            label or "code the watchdog could not sample (a C call or GC holding the GIL)",
             event.culprit_samples,
             event.samples,
         )
@@ -172,10 +219,20 @@ class LoopMonitor:
         with self._lock:
             return list(self._events)
 
+    def stalls(self) -> list[BlockedEvent]:
+        """Stalls kept so far (late heartbeats while the loop thread did not run), oldest first."""
+        with self._lock:
+            return list(self._stalls)
+
     def recent_events(self) -> list[BlockedEvent]:
         """Blocked events that ended within the window."""
         horizon = time.monotonic() - self.config.window
         return [e for e in self.events() if e.ended_monotonic >= horizon]
+
+    def recent_stalls(self) -> list[BlockedEvent]:
+        """Stalls that ended within the window."""
+        horizon = time.monotonic() - self.config.window
+        return [e for e in self.stalls() if e.ended_monotonic >= horizon]
 
     @property
     def healthy(self) -> bool:

@@ -1,0 +1,121 @@
+"""Loop monitor overhead: server CPU per request with the monitor on and off, interleaved.
+
+    python -m benchmarks.loop_overhead [--requests 3000] [--rounds 5] [--loop asyncio|uvloop]
+
+Each round serves the same trivial route from two `hardened run` subprocesses, one with the loop
+monitor (the default `LoopConfig()`) and one with `loop=None`, in alternating order, and reads
+the server process's CPU time (user + system, psutil) around a fixed number of keep-alive
+requests. It also measures the idle CPU of each (heartbeat 20/s, watchdog 100/s). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from hardened import Service
+from hardened.testing import RunningServer, run_server
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WARM_UP = 200
+IDLE_SECONDS = 2.0
+
+
+async def ping(request: Request) -> Response:
+    return PlainTextResponse("pong")
+
+
+monitored = Service("bench-loop-on", routes=[Route("/ping", ping)])
+unmonitored = Service("bench-loop-off", routes=[Route("/ping", ping)], loop=None)
+VARIANTS = {
+    "on": "benchmarks.loop_overhead:monitored",
+    "off": "benchmarks.loop_overhead:unmonitored",
+}
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _measure(server: RunningServer, requests: int) -> dict[str, float]:
+    process = psutil.Process(server.pid)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(WARM_UP):
+            client.get("/ping")
+        idle_before = _cpu_seconds(process)
+        time.sleep(IDLE_SECONDS)
+        idle_cpu = _cpu_seconds(process) - idle_before
+        before, started = _cpu_seconds(process), time.perf_counter()
+        for _ in range(requests):
+            if client.get("/ping").status_code != 200:
+                raise RuntimeError("the benchmark route failed")
+        cpu, wall = _cpu_seconds(process) - before, time.perf_counter() - started
+    return {
+        "cpu_us_per_request": cpu / requests * 1e6,
+        "requests_per_second": requests / wall,
+        "idle_cpu_ms_per_second": idle_cpu / IDLE_SECONDS * 1e3,
+    }
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def run(requests: int, rounds: int, loop: str) -> dict[str, Any]:
+    """Interleaved rounds; per-round on/off ratios give the spread."""
+    runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    for index in range(rounds):
+        order = ("on", "off") if index % 2 == 0 else ("off", "on")
+        for variant in order:
+            with run_server(VARIANTS[variant], cwd=REPO_ROOT, args=["--loop", loop]) as server:
+                runs[variant].append(_measure(server, requests))
+    per_request = {v: [r["cpu_us_per_request"] for r in runs[v]] for v in runs}
+    ratios = [on / off for on, off in zip(per_request["on"], per_request["off"], strict=True)]
+    return {
+        "benchmark": "loop_overhead",
+        "loop": loop,
+        "requests_per_run": requests,
+        "rounds": rounds,
+        "server_cpu_us_per_request": {v: _summary(per_request[v]) for v in runs},
+        "server_cpu_us_per_request_runs": {
+            v: [round(x, 2) for x in per_request[v]] for v in per_request
+        },
+        "ratio_on_over_off": _summary(ratios),
+        "idle_server_cpu_ms_per_second": {
+            v: _summary([r["idle_cpu_ms_per_second"] for r in runs[v]]) for v in runs
+        },
+        "requests_per_second": {
+            v: _summary([r["requests_per_second"] for r in runs[v]]) for v in runs
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its JSON document."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loop_overhead")
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.requests, args.rounds, args.loop), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
