@@ -135,6 +135,26 @@ def test_culprit_is_the_innermost_application_frame_not_the_stdlib() -> None:
     assert event.stack[0].file == threading.__file__  # the raw innermost frame is kept too
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_code_that_started_the_loop_is_never_the_culprit(loop: str) -> None:
+    """A library callback blocks with no app frame above the loop: it is named, not this test."""
+    monitor = LoopMonitor(LoopConfig(), registry=CollectorRegistry())
+
+    async def scenario() -> None:
+        async with monitor.running():
+            await asyncio.sleep(0.15)
+            asyncio.get_running_loop().call_soon(threading.Event().wait, 0.2)
+            await asyncio.sleep(0)
+            await monitor.settle()
+
+    run_on(loop, scenario)
+    [event] = monitor.events()
+    assert event.kind == "blocked"
+    assert event.culprit is not None
+    assert event.culprit.file == threading.__file__
+    assert event.culprit.function == "wait"
+
+
 def test_lag_max_gauge_resets_at_each_scrape() -> None:
     """The max-lag gauge reports the block once, then only what came after."""
     registry = CollectorRegistry()

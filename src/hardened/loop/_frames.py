@@ -5,11 +5,12 @@ I/O, so the watchdog holds the GIL for microseconds. A sample whose innermost fr
 loop's own machinery (asyncio, selectors, this monitor: the loop waiting for I/O) is *idle*; the
 culprit is the most frequent innermost *application* frame of the busy samples: the first
 frame, walking out from the top of the stack, outside the standard library, site-packages and
-hardened itself (or inside `app_paths` when given).
+hardened itself (or inside `app_paths` when given), and above the loop's own frames (the code
+that started the loop is never the culprit of a block).
 
-A late heartbeat with no busy sample, while the loop thread spent most of the lag waiting for a
-CPU (Linux run-queue wait from `/proc`; elsewhere: while it used little CPU), is a *stall*: the
-thread did not run at all (CPU throttling or starvation); no code is to blame.
+A late heartbeat that no sample caught in application code, while the loop thread spent most of
+the lag waiting for a CPU (Linux run-queue wait from `/proc`; elsewhere: while it used little
+CPU), is a *stall*: the thread did not run (CPU throttling or starvation); no code is to blame.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Sampler:
         self._stacks: dict[RawFrame, tuple[RawFrame, ...]] = {}
         self.samples = 0  # busy ones
         self.idle_samples = 0
+        self.app_samples = 0  # busy ones with an application frame on the stack
 
     def sample(self) -> None:
         """Take one sample of the thread's current stack."""
@@ -162,10 +164,23 @@ class Sampler:
             self.idle_samples += 1
             return
         self.samples += 1
-        culprit = next((raw for raw in stack if self._filter.is_app(raw[0])), stack[0])
+        culprit = self._innermost_app_frame(stack)
+        if culprit is None:
+            culprit = stack[0]
+        else:
+            self.app_samples += 1
         self._counts[culprit] += 1
         if culprit not in self._stacks and len(self._stacks) < 64:
             self._stacks[culprit] = tuple(stack[:STACK_KEPT])
+
+    def _innermost_app_frame(self, stack: list[RawFrame]) -> RawFrame | None:
+        """The first application frame above the loop's own frames (those below ran the loop)."""
+        for raw in stack:
+            if self._filter.is_idle(raw[0]):
+                return None
+            if self._filter.is_app(raw[0]):
+                return raw
+        return None
 
     def event(
         self,
@@ -184,9 +199,10 @@ class Sampler:
             raw, count = self._counts.most_common(1)[0]
             culprit = Frame(*raw)
             stack = tuple(Frame(*f) for f in self._stacks.get(raw, ()))
-        # no busy sample, and the thread mostly waited for a CPU (or, unknown, barely used one)
+        # the thread mostly waited for a CPU (or, that being unknown, barely used one) and no
+        # sample caught application code holding the loop
         starved = cpu_ratio < 0.5 if runqueue_wait is None else runqueue_wait >= duration / 2
-        stalled = self.samples == 0 and starved
+        stalled = self.app_samples == 0 and starved
         return BlockedEvent(
             kind="stall" if stalled else "blocked",
             duration=duration,
