@@ -131,3 +131,16 @@ async def test_offloaded_blocking_work_does_not_block_the_loop() -> None:
     """The same 200 ms sleep that would block the loop passes strict mode once offloaded."""
     async with Offloader().running(), strict_loop(threshold=0.15):
         await offload(time.sleep, 0.2)
+
+
+async def test_a_cancelled_caller_leaves_the_work_counted_as_abandoned() -> None:
+    """A caller cancelled mid-call (client gone): counted abandoned, slot freed when work ends."""
+    async with Offloader(max_workers=1).running() as pool:
+        caller = asyncio.create_task(offload(time.sleep, 0.2))
+        await asyncio.sleep(0.05)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert pool.abandoned == 1
+        assert await offload(lambda: "after", timeout=2.0) == "after"
+        assert pool.busy == 0

@@ -106,14 +106,21 @@ class Offloader:
                 submitted = executor.submit(context.run, lambda: fn(*args))
                 self._track(submitted, loop, slots)
                 return await asyncio.wrap_future(submitted)
+        except asyncio.CancelledError:  # the caller went away (a client disconnect)
+            self._abandon(submitted)
+            raise
         except TimeoutError:
             if submitted is None:
                 raise DeadlineExceeded(f"no offload thread for {name} within {budget}s") from None
-            if not submitted.done():
-                self.abandoned += 1
-                if self._metrics is not None:
-                    self._metrics.offload_abandoned.inc()
+            self._abandon(submitted)
             raise DeadlineExceeded(f"{name} did not finish within {budget}s") from None
+
+    def _abandon(self, work: Future[T] | None) -> None:
+        """Count work that keeps running after its caller stopped waiting."""
+        if work is not None and not work.done():
+            self.abandoned += 1
+            if self._metrics is not None:
+                self._metrics.offload_abandoned.inc()
 
     def _track(
         self, work: Future[T], loop: asyncio.AbstractEventLoop, slots: asyncio.Semaphore

@@ -6,7 +6,7 @@ heartbeat is a quarter of the threshold overdue (so that a busy host delaying th
 itself still leaves it time to sample) and, once the late beat shows up in the queue (the loop
 recovered), turns the samples into one `BlockedEvent`; a beat under the threshold discards them.
 While the loop is healthy it sleeps until the current heartbeat would become that overdue
-(about 13 wake-ups a second instead of 100), so an idle service pays almost nothing for it.
+(one wake-up per heartbeat, 20 a second, instead of 100 for a fixed 10 ms tick).
 """
 
 from __future__ import annotations
