@@ -38,6 +38,6 @@ def test_cpu_starvation_is_a_stall_with_no_culprit(repo_root: Path) -> None:
     for stall in report["stalls"]:
         assert stall["kind"] == "stall"
         assert stall["culprit"] is None
-        assert stall["samples"] == 0
+        assert stall["culprit_samples"] == 0
         assert stall["duration_ms"] >= 100
     assert "stalled" in result.stderr

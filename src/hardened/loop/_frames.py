@@ -203,6 +203,8 @@ class Sampler:
         # sample caught application code holding the loop
         starved = cpu_ratio < 0.5 if runqueue_wait is None else runqueue_wait >= duration / 2
         stalled = self.app_samples == 0 and starved
+        if stalled:  # library frames caught while the thread waited for a CPU blame no one
+            culprit, count, stack = None, 0, ()
         return BlockedEvent(
             kind="stall" if stalled else "blocked",
             duration=duration,
