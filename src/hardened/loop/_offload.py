@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
@@ -23,8 +22,6 @@ __all__ = ["Offloader", "offload", "request_remaining"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-logger = logging.getLogger("hardened.loop")
 
 # The pool serving each running loop, set while its Offloader runs (at start-up, never on import).
 _POOLS: dict[int, tuple[asyncio.AbstractEventLoop, Offloader]] = {}
