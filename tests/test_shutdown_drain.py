@@ -118,7 +118,15 @@ def test_teardown_runs_in_reverse_start_order_after_workers_stop(
     assert any(line.startswith("worker stopped pulling") for line in lines[3:-3])
     report = reports(output)[-1]
     stopped = [step["component"].rsplit(".", 1)[-1] for step in report["teardown"]]
-    assert stopped == ["BackgroundTasks", "Processor", "Cache", "Database"]
+    # The loop monitor and its offload pool start first (registered by Service), so stop last.
+    assert stopped == [
+        "BackgroundTasks",
+        "Processor",
+        "Cache",
+        "Database",
+        "Offloader",
+        "LoopMonitor",
+    ]
     assert report["background"]["cancelled"] == 0
 
 

@@ -151,7 +151,8 @@ def test_stubborn_handler_and_hanging_teardown_are_bounded_and_the_watchdog_fire
     steps = {s["component"].rsplit(".", 1)[-1]: s for s in first["teardown"]}
     assert steps["Cache"]["timed_out"]
     assert step - 0.05 <= steps["Cache"]["seconds"] < step + 1.0
-    assert [s["component"].rsplit(".", 1)[-1] for s in first["teardown"]][-3:] == [
+    own = {"Processor", "Cache", "Database"}
+    assert [name for name in steps if name in own] == [
         "Processor",
         "Cache",
         "Database",

@@ -9,7 +9,8 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hardened import MIDDLEWARE_ORDER, ConfigError, Service, build_stack
+from hardened import MIDDLEWARE_ORDER, ConfigError, build_stack
+from tests.bare import bare_service
 
 
 class Recorder:
@@ -45,7 +46,7 @@ async def test_build_stack_orders_layers_by_slot() -> None:
 async def test_service_fills_slots_in_the_fixed_order() -> None:
     """Service.add_layer in reverse order still yields the documented order; probes bypass it."""
     seen: list[str] = []
-    service = Service("svc", app=_ok, observe=None, shed=None)
+    service = bare_service("svc", app=_ok)
     for slot in reversed(MIDDLEWARE_ORDER):
         service.add_layer(Recorder(slot, seen))
     assert list(service.layers()) == list(MIDDLEWARE_ORDER)
@@ -58,7 +59,7 @@ async def test_service_fills_slots_in_the_fixed_order() -> None:
 
 def test_a_slot_holds_one_layer_and_unknown_slots_are_refused() -> None:
     """Two layers for one slot, or a slot outside the order, is a configuration error."""
-    service = Service("svc", shed=None)
+    service = bare_service("svc")
     service.add_layer(Recorder("shed", []))
     with pytest.raises(ConfigError, match="already filled"):
         service.add_layer(Recorder("shed", []))
@@ -70,7 +71,7 @@ def test_a_slot_holds_one_layer_and_unknown_slots_are_refused() -> None:
 
 async def test_layers_cannot_change_once_serving() -> None:
     """The stack is built once; adding a layer afterwards is refused, not silently ignored."""
-    service = Service("svc", app=_ok, shed=None)
+    service = bare_service("svc", app=_ok)
     transport = httpx.ASGITransport(app=service)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await client.get("/x")
@@ -89,7 +90,7 @@ async def test_a_wrapped_fastapi_app_passes_through_the_same_layers() -> None:
         return {"item_id": item_id}
 
     seen: list[str] = []
-    service = Service("legacy", app=api)
+    service = bare_service("legacy", app=api)
     for slot in MIDDLEWARE_ORDER:
         service.add_layer(Recorder(slot, seen))
     transport = httpx.ASGITransport(app=service)

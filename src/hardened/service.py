@@ -31,6 +31,7 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.loop import LoopConfig, install_loop
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
 from hardened.problems import problem_response
 from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
@@ -81,6 +82,7 @@ class Service:
         mechanisms: Sequence[Mechanism] = (),
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
+        loop: LoopConfig | None = LoopConfig(),  # noqa: B008 - frozen
         shutdown: ShutdownConfig | None = ShutdownConfig(),  # noqa: B008 - frozen, immutable
         observe: ObserveConfig | None = OBSERVE_DEFAULTS,
         slos: Sequence[SLO] = (),
@@ -111,6 +113,8 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+        if loop is not None:
+            install_loop(self, loop)
         if shutdown is not None:
             self.use(ShutdownManager(shutdown))
         self.observability = install_observe(self, observe, tuple(slos))

@@ -1,0 +1,38 @@
+"""Run a loop monitor on an idle loop, pinned to CPU 0 at the lowest priority; print its events.
+
+`python -m tests.apps.loop_starved SECONDS` — the stall test runs CPU hogs on the same CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from hardened.loop import LoopConfig, LoopMonitor
+
+
+async def watch(seconds: float) -> dict[str, object]:
+    monitor = LoopMonitor(LoopConfig(), registry=CollectorRegistry())
+    async with monitor.running():
+        for _ in range(round(seconds / 0.1)):
+            await asyncio.sleep(0.1)
+        await monitor.settle()
+    return {
+        "blocked": [event.to_json() for event in monitor.events()],
+        "stalls": [event.to_json() for event in monitor.stalls()],
+        "lag": monitor.lag_summary(),
+    }
+
+
+def main() -> None:
+    os.sched_setaffinity(0, {0})
+    os.nice(19)
+    print(json.dumps(asyncio.run(watch(float(sys.argv[1])))))
+
+
+if __name__ == "__main__":
+    main()
