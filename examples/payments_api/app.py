@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hardened import Service, component
+from hardened.observe import SLO
 from hardened.problems import problem_body
 from hardened.shutdown import ShutdownConfig
 
@@ -72,6 +73,10 @@ service = Service(
     tier="critical",
     routes=[Route("/payments/{payment_id}", get_payment, methods=["GET"])],
     shutdown=ShutdownConfig(manifest=DEPLOYMENT, container="api"),
+    slos=[
+        SLO(name="availability", objective=0.999, description="non-5xx answers"),
+        SLO(name="latency", objective=0.99, latency=0.5, description="non-5xx within 500 ms"),
+    ],
 )
 service.components.provide(asyncpg.Pool)(database_pool)
 
