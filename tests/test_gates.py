@@ -59,7 +59,7 @@ def test_every_report_lists_the_eight_gates_in_order() -> None:
 
 def test_unbuilt_gates_fail_with_their_reason_never_pass() -> None:
     """A gate whose mechanism is not configured fails and says so."""
-    report = Service("svc").report()
+    report = Service("svc", lifecycle=None, deadline=None).report()
     assert report["status"] == "fail"
     for gate in report["gates"]:
         assert gate["status"] == "fail"
@@ -125,7 +125,7 @@ def test_valid_waiver_waives_a_failing_gate_and_stays_visible() -> None:
     waivers = {
         name: Waiver(reason="batch tool", expires=dt.date(2026, 12, 31)) for name in GATE_NAMES
     }
-    service = Service("svc", waivers=waivers, clock=clock)
+    service = Service("svc", waivers=waivers, clock=clock, lifecycle=None, deadline=None)
     report = service.report()
     assert report["status"] == "warn"
     for gate in report["gates"]:

@@ -45,7 +45,7 @@ async def test_build_stack_orders_layers_by_slot() -> None:
 async def test_service_fills_slots_in_the_fixed_order() -> None:
     """Service.add_layer in reverse order still yields the documented order; probes bypass it."""
     seen: list[str] = []
-    service = Service("svc", app=_ok)
+    service = Service("svc", app=_ok, lifecycle=None, deadline=None)
     for slot in reversed(MIDDLEWARE_ORDER):
         service.add_layer(Recorder(slot, seen))
     assert list(service.layers()) == list(MIDDLEWARE_ORDER)

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hardened._lifespan import InnerLifespan
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
+from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import (
     EndpointsConfig,
     send_gates,
@@ -31,6 +32,7 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.problems import problem_response
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
@@ -78,6 +80,8 @@ class Service:
         mechanisms: Sequence[Mechanism] = (),
         clock: Clock = SYSTEM_CLOCK,
         metrics_registry: CollectorRegistry | None = None,
+        lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
+        deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -102,6 +106,10 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+        if lifecycle is not None:
+            self.use(Lifecycle(lifecycle))
+        if deadline is not None:
+            self.use(Deadline(deadline))
         for mechanism in mechanisms:
             self.use(mechanism)
 

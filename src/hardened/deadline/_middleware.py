@@ -1,0 +1,142 @@
+"""The deadline slot: set the request's budget once, refuse late arrivals, answer 504 when spent.
+
+Budget = the route's own timeout or the service default, lowered by an inbound
+`X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
+response starts; a response already streaming is not cut (its status is already sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hardened.clock import Clock
+from hardened.deadline._budget import _CURRENT, Budget
+from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
+from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
+from hardened.errors import DeadlineExceeded
+from hardened.lifecycle.routes import RouteOverrides
+from hardened.problems import send_error
+
+if TYPE_CHECKING:
+    from hardened.service import Service
+
+__all__ = ["DeadlineLayer", "DeadlineMiddleware", "DeadlineStats"]
+
+
+class DeadlineStats:
+    """Counters the gate and the metrics read (plain integers: nothing allocated per request)."""
+
+    __slots__ = ("by_source", "expired", "malformed_header", "refused_late")
+
+    def __init__(self) -> None:
+        self.by_source = {"service": 0, "route": 0, "header": 0}
+        self.expired = 0
+        self.refused_late = 0
+        self.malformed_header = 0
+
+
+class DeadlineMiddleware:
+    """Pure ASGI: one absolute deadline per request, in the ContextVar `remaining()` reads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: DeadlineConfig,
+        clock: Clock,
+        stats: DeadlineStats,
+        routes_of: ASGIApp | None = None,
+    ) -> None:
+        self.app = app
+        self._default = config.default_timeout
+        self._inbound = config.accept_inbound
+        self._clock = clock
+        self._stats = stats
+        self._routes_of = routes_of if routes_of is not None else app
+        self.overrides: RouteOverrides | None = None
+
+    def _inbound_budget(self, scope: Scope) -> float | None:
+        found: float | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-timeout":
+                parsed = parse_request_timeout(value)
+            elif name == b"grpc-timeout":
+                parsed = parse_grpc_timeout(value)
+            else:
+                continue
+            if parsed is None:
+                self._stats.malformed_header += 1
+            elif found is None or parsed < found:
+                found = parsed
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        now = self._clock.monotonic()
+        timeout, source = self._default, "service"
+        overrides = self.overrides
+        if overrides is None:
+            overrides = self.overrides = RouteOverrides(self._routes_of, ROUTE_TIMEOUT_ATTRIBUTE)
+        if overrides:
+            route_value = overrides.lookup(scope)
+            if route_value is not None:
+                timeout, source = route_value, "route"
+        if self._inbound:
+            inbound = self._inbound_budget(scope)
+            if inbound is not None:
+                if inbound <= 0:
+                    self._stats.refused_late += 1
+                    late = DeadlineExceeded("the request arrived with its budget already spent")
+                    await send_error(scope, receive, send, late)
+                    return
+                if inbound < timeout:
+                    timeout, source = inbound, "header"
+        self._stats.by_source[source] += 1
+        token = _CURRENT.set(Budget(now + timeout, source, self._clock))
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True
+                timer.reschedule(None)
+            await send(message)
+
+        try:
+            async with asyncio.timeout(timeout) as timer:
+                await self.app(scope, receive, send_started)
+        except TimeoutError as exc:
+            if started or not (timer.expired() or isinstance(exc, DeadlineExceeded)):
+                raise
+            self._stats.expired += 1
+            spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
+            await send_error(scope, receive, send, spent)
+        finally:
+            _CURRENT.reset(token)
+
+
+class DeadlineLayer:
+    """Fills the `deadline` slot of the fixed middleware order."""
+
+    slot = "deadline"
+
+    def __init__(self, config: DeadlineConfig, service: Service, stats: DeadlineStats) -> None:
+        self._config = config
+        self._service = service
+        self._stats = stats
+        self.middleware: DeadlineMiddleware | None = None
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        self.middleware = DeadlineMiddleware(
+            app,
+            config=self._config,
+            clock=self._service.clock,
+            stats=self._stats,
+            routes_of=self._service.app,
+        )
+        return self.middleware
