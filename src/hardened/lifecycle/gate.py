@@ -29,6 +29,33 @@ class RunnerFacts:
     stats: SlowClientStats
 
 
+def _signal_findings(facts: ProcessFacts, *, serving: bool) -> tuple[list[str], list[str]]:
+    """Failures and caveats about who receives SIGTERM."""
+    failures: list[str] = []
+    caveats: list[str] = []
+    if facts.is_pid1 and not facts.handles_sigterm:
+        if serving:
+            failures.append(
+                "PID 1 without a SIGTERM handler: the kernel drops SIGTERM, SIGKILL follows"
+            )
+        else:
+            caveats.append(
+                "PID 1 with no SIGTERM handler yet (not serving): `hardened run` installs "
+                "one at start; any other server must, or SIGTERM is dropped"
+            )
+    if facts.shell_is_pid1_parent:
+        failures.append(
+            f"PID 1 is a shell ({facts.pid1_name}) that does not forward SIGTERM; "
+            "use exec, or tini/dumb-init as PID 1"
+        )
+    unknown_pid1 = not (facts.is_pid1 or facts.init_is_pid1 or facts.shell_is_pid1_parent)
+    if unknown_pid1 and facts.ppid == 1:
+        caveats.append(f"PID 1 is {facts.pid1_name!r}: make sure it forwards SIGTERM")
+    if not serving and not facts.is_pid1:
+        caveats.append("not serving: the SIGTERM handler is installed by `hardened run` at start")
+    return failures, caveats
+
+
 class LifecycleGate:
     """Answers: does the process get SIGTERM; are body limit, backpressure, timeouts in force?"""
 
@@ -92,21 +119,10 @@ class LifecycleGate:
             "backpressure is a static per-process bound; latency under overload is the "
             "adaptive shedder's job (observe gate)",
         ]
-        if facts.is_pid1 and not facts.handles_sigterm:
-            failures.append(
-                "PID 1 without a SIGTERM handler: the kernel drops SIGTERM, SIGKILL follows"
-            )
-        if facts.shell_is_pid1_parent:
-            failures.append(
-                f"PID 1 is a shell ({facts.pid1_name}) that does not forward SIGTERM; "
-                "use exec, or tini/dumb-init as PID 1"
-            )
-        if not facts.is_pid1 and not facts.init_is_pid1 and facts.ppid == 1:
-            caveats.append(f"PID 1 is {facts.pid1_name!r}: make sure it forwards SIGTERM")
-        if not self._serving():
-            caveats.append(
-                "not serving: the SIGTERM handler is installed by `hardened run` at start"
-            )
+        serving = self._serving()
+        signal_failures, signal_caveats = _signal_findings(facts, serving=serving)
+        failures.extend(signal_failures)
+        caveats.extend(signal_caveats)
         slow, slow_problem = self._slow_clients()
         if slow_problem:
             failures.append(slow_problem)
