@@ -189,6 +189,8 @@ def test_silent_socket_is_closed(server: RunningServer) -> None:
         elapsed, received = wait_closed(sock, timeout=10)
     assert 0.8 < elapsed < 8.0
     assert received == b""
+    metrics = httpx.get(f"{server.admin_url}/metrics").text
+    assert 'hardened_slow_client_closes_total{phase="header"} 1.0' in metrics
 
 
 def test_stalled_body_is_disconnected(server: RunningServer) -> None:
@@ -234,6 +236,9 @@ def test_backpressure_503_with_retry_after_while_probes_answer(repo_root: Path) 
         gate = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]["evidence"]
         assert gate["backpressure"]["rejected"] >= 1
         assert gate["backpressure"]["peak_in_flight"] == 2
+        metrics = httpx.get(f"{server.admin_url}/metrics").text
+        assert 'hardened_edge_rejections_total{reason="in_flight_limit"} 1.0' in metrics
+        assert "hardened_http_in_flight_limit 2.0" in metrics
 
 
 def test_idle_keep_alive_connections_do_not_count_as_in_flight(repo_root: Path) -> None:

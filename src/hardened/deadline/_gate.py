@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._headers import GRPC_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER
+from hardened.deadline._metrics import DeadlineCollector
 from hardened.deadline._middleware import DeadlineLayer, DeadlineStats
 from hardened.deadline._wiring import consumes_deadline, outside_clients
 from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
@@ -111,3 +112,4 @@ class Deadline:
         """Fill the deadline slot and register the gate."""
         service.add_layer(DeadlineLayer(self.config, service, self.stats))
         service.gates.register(DeadlineGate(self.config, service, self.stats))
+        service.metrics_registry.register(DeadlineCollector(self.config, self.stats))

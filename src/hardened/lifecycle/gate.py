@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
 from hardened.lifecycle.config import BODY_LIMIT_ATTRIBUTE, LifecycleConfig
 from hardened.lifecycle.edge import EdgeStats, LifecycleLayer, SlowClientStats
+from hardened.lifecycle.metrics import LifecycleCollector
 from hardened.lifecycle.process import ProcessFacts, inspect_process
 from hardened.lifecycle.routes import RouteOverrides
 
@@ -194,4 +195,10 @@ class Lifecycle:
     def install(self, service: Service) -> None:
         """Fill the lifecycle slot and register the gate."""
         service.add_layer(LifecycleLayer(self.config, service, self.stats))
-        service.gates.register(LifecycleGate(self.config, service, self.stats))
+        gate = LifecycleGate(self.config, service, self.stats)
+        service.gates.register(gate)
+        service.metrics_registry.register(
+            LifecycleCollector(
+                self.config, self.stats, lambda: gate.runner.stats if gate.runner else None
+            )
+        )
