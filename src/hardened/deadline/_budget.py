@@ -11,7 +11,6 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.errors import ConfigError, DeadlineExceeded
@@ -26,17 +25,22 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class Budget:
-    """An absolute deadline on `clock`'s monotonic time, and where it came from."""
+    """An absolute deadline on `clock`'s monotonic time, and where it came from (read-only)."""
 
-    deadline: float
-    source: str
-    clock: Clock = SYSTEM_CLOCK
+    __slots__ = ("clock", "deadline", "source")
+
+    def __init__(self, deadline: float, source: str, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.deadline = deadline
+        self.source = source
+        self.clock = clock
 
     def remaining(self) -> float:
         """Seconds left (negative once spent)."""
         return self.deadline - self.clock.monotonic()
+
+    def __repr__(self) -> str:
+        return f"Budget(deadline={self.deadline!r}, source={self.source!r})"
 
 
 _CURRENT: ContextVar[Budget | None] = ContextVar("hardened_deadline", default=None)

@@ -2,13 +2,15 @@
 
 Budget = the route's own timeout or the service default, lowered by an inbound
 `X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
-response starts; a response already streaming is not cut (its status is already sent).
+response starts (then it is released: the status is out); expiry cancels the handler's task
+and answers 504. One loop timer per request (uvloop's C timers measured cheaper than any
+Python-level bookkeeping, and cheaper than `asyncio.timeout`'s state machine).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +40,32 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
+class _Watch:
+    """One request's expiry: the loop timer that cancels it, and whether its response started."""
+
+    __slots__ = ("_send", "expired", "handle", "started", "task")
+
+    def __init__(self, task: asyncio.Task[Any], send: Send) -> None:
+        self.task = task
+        self._send = send
+        self.started = False
+        self.expired = False
+        self.handle: asyncio.TimerHandle | asyncio.Handle
+
+    def expire(self) -> None:
+        """The timer fired before the response started: cancel the handler."""
+        if not self.started and not self.task.done():
+            self.expired = True
+            self.task.cancel()
+
+    async def send(self, message: Message) -> None:
+        """The application's `send`: the deadline stops applying once the status is out."""
+        if not self.started and message["type"] == "http.response.start":
+            self.started = True
+            self.handle.cancel()
+        await self._send(message)
+
+
 class DeadlineMiddleware:
     """Pure ASGI: one absolute deadline per request, in the ContextVar `remaining()` reads."""
 
@@ -57,6 +85,7 @@ class DeadlineMiddleware:
         self._stats = stats
         self._routes_of = routes_of if routes_of is not None else app
         self.overrides: RouteOverrides | None = None
+        self._has_overrides = False
 
     def _inbound_budget(self, scope: Scope) -> float | None:
         found: float | None = None
@@ -73,16 +102,14 @@ class DeadlineMiddleware:
                 found = parsed
         return found
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        now = self._clock.monotonic()
+    def _budget_for(self, scope: Scope) -> tuple[float, str] | None:
+        """(seconds, source) of this request's budget; None when it arrived already spent."""
         timeout, source = self._default, "service"
         overrides = self.overrides
         if overrides is None:
             overrides = self.overrides = RouteOverrides(self._routes_of, ROUTE_TIMEOUT_ATTRIBUTE)
-        if overrides:
+            self._has_overrides = bool(overrides)
+        if self._has_overrides:
             route_value = overrides.lookup(scope)
             if route_value is not None:
                 timeout, source = route_value, "route"
@@ -90,33 +117,44 @@ class DeadlineMiddleware:
             inbound = self._inbound_budget(scope)
             if inbound is not None:
                 if inbound <= 0:
-                    self._stats.refused_late += 1
-                    late = DeadlineExceeded("the request arrived with its budget already spent")
-                    await send_error(scope, receive, send, late)
-                    return
+                    return None
                 if inbound < timeout:
                     timeout, source = inbound, "header"
+        return timeout, source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        now = self._clock.monotonic()
+        chosen = self._budget_for(scope)
+        if chosen is None:
+            self._stats.refused_late += 1
+            late = DeadlineExceeded("the request arrived with its budget already spent")
+            await send_error(scope, receive, send, late)
+            return
+        timeout, source = chosen
         self._stats.by_source[source] += 1
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - ASGI servers run each request in a task
+            await self.app(scope, receive, send)
+            return
+        watch = _Watch(task, send)
+        watch.handle = task.get_loop().call_later(timeout, watch.expire)
         token = _CURRENT.set(Budget(now + timeout, source, self._clock))
-        started = False
-
-        async def send_started(message: Message) -> None:
-            nonlocal started
-            if not started and message["type"] == "http.response.start":
-                started = True
-                timer.reschedule(None)
-            await send(message)
-
         try:
-            async with asyncio.timeout(timeout) as timer:
-                await self.app(scope, receive, send_started)
-        except TimeoutError as exc:
-            if started or not (timer.expired() or isinstance(exc, DeadlineExceeded)):
+            await self.app(scope, receive, watch.send)
+        except asyncio.CancelledError:
+            if not watch.expired:
                 raise
+            task.uncancel()
             self._stats.expired += 1
             spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
+            if watch.started:
+                raise spent from None
             await send_error(scope, receive, send, spent)
         finally:
+            watch.handle.cancel()
             _CURRENT.reset(token)
 
 

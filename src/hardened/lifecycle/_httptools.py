@@ -24,17 +24,11 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self._in_headers = False
         self._in_body = False
         super().__init__(config, server_state, app_state, _loop)
         self._edge_setup()
 
-    def on_message_begin(self) -> None:
-        self._in_headers = True
-        super().on_message_begin()
-
     def on_headers_complete(self) -> None:
-        self._in_headers = False
         self._in_body = True
         super().on_headers_complete()
 
@@ -43,7 +37,10 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
         super().on_message_complete()
 
     def _headers_pending(self) -> bool:
-        return self._in_headers
+        # uvicorn starts a fresh scope at a request's first byte and adds "method" once the
+        # headers are complete.
+        scope = self.scope
+        return scope is not None and "method" not in scope
 
     def _body_pending(self) -> bool:
         return self._in_body

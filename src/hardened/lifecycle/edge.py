@@ -93,7 +93,12 @@ class LifecycleMiddleware:
             elif name == b"transfer-encoding":
                 has_body = True
         if not has_body:
-            await self._run(scope, receive, send)
+            stats.in_flight += 1
+            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                stats.in_flight -= 1
             return
         limit = self._limit
         overrides = self.overrides

@@ -152,8 +152,9 @@ class _EdgeMixin(asyncio.Protocol):
             if self._timer is None:
                 self._arm(self._header_timeout - (now - self._header_since))
             return
-        self._header_since = None
-        self._header_bytes = False
+        if self._header_since is not None:
+            self._header_since = None
+            self._header_bytes = False
         if self._timer is None and self._body_pending():
             self._arm(self._body_timeout)
 
