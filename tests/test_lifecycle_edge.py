@@ -209,6 +209,22 @@ def in_flight(server: RunningServer) -> int:
     return count
 
 
+def test_client_waiting_for_100_continue_is_not_a_stalled_body(server: RunningServer) -> None:
+    """Expect: 100-continue and a handler that reads after 2 s (body timeout 1 s): served."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /read-late?s=2 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        sock.settimeout(8)
+        interim = sock.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(b"hello")
+        status, _, body = read_response(sock)
+    assert status == 200
+    assert body == b'{"received":5}'
+
+
 def test_backpressure_503_with_retry_after_while_probes_answer(repo_root: Path) -> None:
     """2 requests in flight (the bound): the next gets 503 + Retry-After; probes stay 200."""
     with run_server(APP, cwd=repo_root) as server:

@@ -32,6 +32,12 @@ async def slow(request: Request) -> Response:
     return JSONResponse({"slept": True, "budget_left": remaining()})
 
 
+async def read_late(request: Request) -> Response:
+    await asyncio.sleep(float(request.query_params.get("s", "2")))
+    body = await request.body()
+    return JSONResponse({"received": len(body)})
+
+
 async def counts(request: Request) -> Response:
     return JSONResponse({"slow_started": len(started)})
 
@@ -46,6 +52,7 @@ service = Service(
         Route("/upload", upload, methods=["POST"]),
         Route("/big", big_upload, methods=["POST"]),
         Route("/slow", slow),
+        Route("/read-late", read_late, methods=["POST"]),
         Route("/counts", counts),
         Route("/hello", hello),
     ],

@@ -188,7 +188,9 @@ class _EdgeMixin(asyncio.Protocol):
             return
         if not self._body_pending():
             return
-        if self.flow.read_paused:
+        cycle = self.cycle
+        if self.flow.read_paused or getattr(cycle, "waiting_for_100_continue", False):
+            # The application is not reading (yet): the client is not the one stalling.
             self._arm(self._body_timeout)
             return
         left = self._body_timeout - (now - self._last_read)
@@ -196,7 +198,6 @@ class _EdgeMixin(asyncio.Protocol):
             self._arm(left)
             return
         self._edge_stats.body_timeouts += 1
-        cycle = self.cycle
         if cycle is not None and not cycle.response_started:
             real.write(_REQUEST_TIMEOUT)
         self._closing = True
