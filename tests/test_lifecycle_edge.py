@@ -71,6 +71,21 @@ def wait_closed(sock: socket.socket, timeout: float) -> tuple[float, bytes]:
     raise AssertionError(f"still open after {timeout}s")
 
 
+def test_runner_reports_what_it_put_in_force(server: RunningServer) -> None:
+    """Under `hardened run` the gate names the protocol class and the effective timeouts."""
+    gate = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]
+    slow = gate["evidence"]["slow_clients"]
+    args = server.process.args
+    assert isinstance(args, list)
+    protocol = {"h11": "HardenedH11Protocol", "httptools": "HardenedHttpToolsProtocol"}[args[-1]]
+    assert slow["enforced_by"] == f"hardened run ({protocol})"
+    assert slow["header_timeout_s"] == 1.0
+    assert slow["body_timeout_s"] == 1.0
+    assert gate["evidence"]["keep_alive"]["timeout_s"] == 65.0
+    assert gate["evidence"]["signals"]["sigterm_handler"] == "HardenedServer.handle_exit"
+    assert gate["status"] == "pass", gate["caveats"]
+
+
 def test_declared_oversize_body_gets_413_before_any_byte_is_read(server: RunningServer) -> None:
     """Content-Length 10 MB against a 1 KiB limit: 413 + Connection: close, without the body."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
