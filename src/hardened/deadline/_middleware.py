@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hardened.clock import Clock
-from hardened.deadline._budget import _CURRENT, Budget
+from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded
@@ -40,30 +40,11 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
-class _Watch:
-    """One request's expiry: the loop timer that cancels it, and whether its response started."""
-
-    __slots__ = ("_send", "expired", "handle", "started", "task")
-
-    def __init__(self, task: asyncio.Task[Any], send: Send) -> None:
-        self.task = task
-        self._send = send
-        self.started = False
-        self.expired = False
-        self.handle: asyncio.TimerHandle | asyncio.Handle
-
-    def expire(self) -> None:
-        """The timer fired before the response started: cancel the handler."""
-        if not self.started and not self.task.done():
-            self.expired = True
-            self.task.cancel()
-
-    async def send(self, message: Message) -> None:
-        """The application's `send`: the deadline stops applying once the status is out."""
-        if not self.started and message["type"] == "http.response.start":
-            self.started = True
-            self.handle.cancel()
-        await self._send(message)
+def _expire(task: asyncio.Task[Any], state: list[bool]) -> None:
+    """The request's timer fired: cancel its handler unless the response already started."""
+    if not state[0] and not task.done():
+        state[1] = True
+        task.cancel()
 
 
 class DeadlineMiddleware:
@@ -87,21 +68,6 @@ class DeadlineMiddleware:
         self.overrides: RouteOverrides | None = None
         self._has_overrides = False
 
-    def _inbound_budget(self, scope: Scope) -> float | None:
-        found: float | None = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-timeout":
-                parsed = parse_request_timeout(value)
-            elif name == b"grpc-timeout":
-                parsed = parse_grpc_timeout(value)
-            else:
-                continue
-            if parsed is None:
-                self._stats.malformed_header += 1
-            elif found is None or parsed < found:
-                found = parsed
-        return found
-
     def _budget_for(self, scope: Scope) -> tuple[float, str] | None:
         """(seconds, source) of this request's budget; None when it arrived already spent."""
         timeout, source = self._default, "service"
@@ -113,13 +79,21 @@ class DeadlineMiddleware:
             route_value = overrides.lookup(scope)
             if route_value is not None:
                 timeout, source = route_value, "route"
-        if self._inbound:
-            inbound = self._inbound_budget(scope)
-            if inbound is not None:
-                if inbound <= 0:
-                    return None
-                if inbound < timeout:
-                    timeout, source = inbound, "header"
+        if not self._inbound:
+            return timeout, source
+        for name, value in scope["headers"]:
+            if name == b"x-request-timeout":
+                inbound = parse_request_timeout(value)
+            elif name == b"grpc-timeout":
+                inbound = parse_grpc_timeout(value)
+            else:
+                continue
+            if inbound is None:
+                self._stats.malformed_header += 1
+            elif inbound <= 0:
+                return None
+            elif inbound < timeout:
+                timeout, source = inbound, "header"
         return timeout, source
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,22 +113,29 @@ class DeadlineMiddleware:
         if task is None:  # pragma: no cover - ASGI servers run each request in a task
             await self.app(scope, receive, send)
             return
-        watch = _Watch(task, send)
-        watch.handle = task.get_loop().call_later(timeout, watch.expire)
-        token = _CURRENT.set(Budget(now + timeout, source, self._clock))
+        state = [False, False]  # response started, deadline expired
+        handle = task.get_loop().call_later(timeout, _expire, task, state)
+        token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
+
+        async def send_started(message: Message) -> None:
+            if not state[0] and message["type"] == "http.response.start":
+                state[0] = True
+                handle.cancel()
+            await send(message)
+
         try:
-            await self.app(scope, receive, watch.send)
+            await self.app(scope, receive, send_started)
         except asyncio.CancelledError:
-            if not watch.expired:
+            if not state[1]:
                 raise
             task.uncancel()
             self._stats.expired += 1
             spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
-            if watch.started:
+            if state[0]:
                 raise spent from None
             await send_error(scope, receive, send, spent)
         finally:
-            watch.handle.cancel()
+            handle.cancel()
             _CURRENT.reset(token)
 
 
