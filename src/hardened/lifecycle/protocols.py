@@ -172,8 +172,8 @@ class _EdgeMixin(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         real = self._real
-        if real is None or real.is_closing() or self._closing:
-            return
+        if real is None or real.is_closing() or self._closing or real.get_protocol() is not self:
+            return  # closed, closing, or upgraded to a WebSocket protocol that owns it now
         now = self.loop.time()
         if self._header_since is not None:
             left = self._header_timeout - (now - self._header_since)
@@ -210,6 +210,9 @@ class _EdgeMixin(asyncio.Protocol):
         if real is None or self._closing:
             return
         self._closing = True
+        if real.get_protocol() is not self:  # upgraded: the WebSocket protocol closes it
+            real.close()
+            return
         if self._body_pending() and not real.is_closing() and real.can_write_eof():
             self._discarding = True
             self._edge_stats.lingered += 1
