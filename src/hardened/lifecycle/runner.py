@@ -106,11 +106,9 @@ class HardenedServer(uvicorn.Server):
             await self.admin.shutdown()
 
 
-def _edge_settings(service: Service, config: RunConfig) -> tuple[LifecycleConfig, float]:
+def _lifecycle_gate(service: Service) -> LifecycleGate | None:
     gate = service.gates.gate("lifecycle")
-    lifecycle = gate.config if isinstance(gate, LifecycleGate) else LifecycleConfig()
-    keep_alive = config.timeout_keep_alive or lifecycle.keep_alive_timeout
-    return lifecycle, keep_alive
+    return gate if isinstance(gate, LifecycleGate) else None
 
 
 def build_server(service: Service, config: RunConfig) -> HardenedServer:
@@ -119,7 +117,9 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
     Both listen through the hardened protocol classes (header, body and linger timeouts from
     the service's `LifecycleConfig`); the lifecycle gate is told what is in force.
     """
-    lifecycle, keep_alive = _edge_settings(service, config)
+    gate = _lifecycle_gate(service)
+    lifecycle = gate.config if gate is not None else LifecycleConfig()
+    keep_alive = math.ceil(config.timeout_keep_alive or lifecycle.keep_alive_timeout)
     timeouts = EdgeTimeouts(
         header_timeout=lifecycle.header_timeout,
         body_timeout=lifecycle.body_timeout,
@@ -137,15 +137,14 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
         http=protocol,
         loop=config.loop,
         log_level=config.log_level,
-        timeout_keep_alive=math.ceil(keep_alive),
+        timeout_keep_alive=keep_alive,
         timeout_graceful_shutdown=int(config.drain_timeout),
     )
-    gate = service.gates.gate("lifecycle")
-    if isinstance(gate, LifecycleGate):
+    if gate is not None:
         gate.attach_runner(
             RunnerFacts(
                 protocol=protocol.__name__,
-                keep_alive_timeout=float(math.ceil(keep_alive)),
+                keep_alive_timeout=float(keep_alive),
                 header_timeout=timeouts.header_timeout,
                 body_timeout=timeouts.body_timeout,
                 linger_timeout=timeouts.linger_timeout,
