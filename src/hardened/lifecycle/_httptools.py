@@ -15,7 +15,14 @@ __all__ = ["HardenedHttpToolsProtocol"]
 
 
 class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
-    """uvicorn's httptools protocol with header/body timeouts and a lingering close."""
+    """uvicorn's httptools protocol with header/body timeouts and a lingering close.
+
+    The parser state is read from what uvicorn already keeps (no extra parser callbacks on the
+    request path): a fresh scope at a request's first byte gains "method" when its headers are
+    complete; the cycle's `more_body` turns false when its body is complete. A body the
+    application answered before reading stays "pending" (it is never marked complete), which
+    only makes such a keep-alive connection close after `body_timeout` instead of keep-alive.
+    """
 
     def __init__(
         self,
@@ -24,23 +31,13 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self._in_body = False
         super().__init__(config, server_state, app_state, _loop)
         self._edge_setup()
 
-    def on_headers_complete(self) -> None:
-        self._in_body = True
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._in_body = False
-        super().on_message_complete()
-
     def _headers_pending(self) -> bool:
-        # uvicorn starts a fresh scope at a request's first byte and adds "method" once the
-        # headers are complete.
         scope = self.scope
         return scope is not None and "method" not in scope
 
     def _body_pending(self) -> bool:
-        return self._in_body
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body
