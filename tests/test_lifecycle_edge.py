@@ -86,6 +86,18 @@ def test_runner_reports_what_it_put_in_force(server: RunningServer) -> None:
     assert gate["status"] == "pass", gate["caveats"]
 
 
+def test_websocket_outlives_the_header_and_body_timeouts(server: RunningServer) -> None:
+    """An upgraded connection belongs to the WebSocket protocol: idle 2.5 s, still open."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=5) as ws:
+        ws.send("first")
+        assert ws.recv(timeout=5) == "FIRST"
+        time.sleep(2.5)
+        ws.send("second")
+        assert ws.recv(timeout=5) == "SECOND"
+
+
 def test_declared_oversize_body_gets_413_before_any_byte_is_read(server: RunningServer) -> None:
     """Content-Length 10 MB against a 1 KiB limit: 413 + Connection: close, without the body."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:

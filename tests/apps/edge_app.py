@@ -6,7 +6,8 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from hardened import Service
 from hardened.deadline import DeadlineConfig, remaining
@@ -38,6 +39,12 @@ async def read_late(request: Request) -> Response:
     return JSONResponse({"received": len(body)})
 
 
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(text.upper())
+
+
 async def counts(request: Request) -> Response:
     return JSONResponse({"slow_started": len(started)})
 
@@ -55,6 +62,7 @@ service = Service(
         Route("/read-late", read_late, methods=["POST"]),
         Route("/counts", counts),
         Route("/hello", hello),
+        WebSocketRoute("/echo", echo),
     ],
     lifecycle=LifecycleConfig(
         max_body_bytes=1024,
