@@ -9,5 +9,7 @@ from hardened import Service
 
 def bare_service(name: str, **kwargs: Any) -> Service:
     """`Service(name, **kwargs)` with each default mechanism turned off."""
-    defaults: dict[str, Any] = {"loop": None, "shutdown": None, "observe": None, "shed": None}
+    defaults: dict[str, Any] = dict.fromkeys(
+        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed")
+    )
     return Service(name, **{**defaults, **kwargs})

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from hardened import DeadlineExceeded
+from hardened.deadline import deadline_scope
 from hardened.loop import Offloader, offload, strict_loop
 
 request_budget: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -92,6 +93,22 @@ async def test_the_request_deadline_caps_the_timeout() -> None:
         assert pool.budget(5.0) == 0.1
         assert pool.budget(None) == 0.1
         request_budget.set(None)
+        assert pool.budget(5.0) == 5.0
+
+
+async def test_offload_reads_the_request_budget_of_hardened_deadline() -> None:
+    """Inside a deadline scope of 0.1 s, the default Offloader stops waiting at the deadline."""
+    pool = Offloader(max_workers=1)
+    async with pool.running():
+        started = time.monotonic()
+        # Whichever ends first (the scope or the capped wait), the caller sees DeadlineExceeded.
+        with pytest.raises(DeadlineExceeded):  # noqa: PT012
+            async with deadline_scope(0.1):
+                left = pool.budget(5.0)
+                assert left is not None
+                assert left <= 0.1
+                await pool.run(time.sleep, 0.4, timeout=5.0)
+        assert time.monotonic() - started < 0.35
         assert pool.budget(5.0) == 5.0
 
 

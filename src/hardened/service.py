@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hardened._lifespan import InnerLifespan
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
+from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import (
     EndpointsConfig,
     send_gates,
@@ -31,6 +32,7 @@ from hardened.endpoints import (
 )
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import LoopConfig, install_loop
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
 from hardened.problems import problem_response
@@ -87,6 +89,8 @@ class Service:
         observe: ObserveConfig | None = OBSERVE_DEFAULTS,
         slos: Sequence[SLO] = (),
         shed: ShedConfig | None = SHED_DEFAULTS,
+        lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
+        deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -119,6 +123,10 @@ class Service:
             self.use(ShutdownManager(shutdown))
         self.observability = install_observe(self, observe, tuple(slos))
         self.shedder = install_shed(self, shed)
+        if lifecycle is not None:
+            self.use(Lifecycle(lifecycle))
+        if deadline is not None:
+            self.use(Deadline(deadline))
         for mechanism in mechanisms:
             self.use(mechanism)
 

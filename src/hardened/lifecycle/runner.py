@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import socket
 import threading
@@ -22,6 +23,10 @@ import uvicorn
 
 from hardened.endpoints import AdminApp
 from hardened.errors import ConfigError
+from hardened.lifecycle.config import LifecycleConfig
+from hardened.lifecycle.edge import SlowClientStats
+from hardened.lifecycle.gate import LifecycleGate, RunnerFacts
+from hardened.lifecycle.protocols import EdgeTimeouts, HardenedConfig, protocol_class
 from hardened.service import Service
 from hardened.shutdown import ShutdownSequence
 
@@ -40,8 +45,8 @@ class RunConfig:
     port: int = 8000
     admin_host: str = "127.0.0.1"
     admin_port: int | None = 9000
-    # Above the load balancer's idle timeout (AWS ALB: 60 s) so the LB closes first.
-    timeout_keep_alive: float = 65.0
+    # None: the service's LifecycleConfig.keep_alive_timeout (65 s, above AWS ALB's 60 s).
+    timeout_keep_alive: float | None = None
     drain_timeout: float = 17.0
     http: str = "auto"
     loop: str = "auto"
@@ -50,7 +55,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.admin_port is not None and self.admin_port == self.port and self.port != 0:
             raise ConfigError("the admin listener needs its own port")
-        if self.timeout_keep_alive <= 0 or self.drain_timeout <= 0:
+        if (self.timeout_keep_alive is not None and self.timeout_keep_alive <= 0) or (
+            self.drain_timeout <= 0
+        ):
             raise ConfigError("timeouts must be positive")
 
 
@@ -128,27 +135,61 @@ class HardenedServer(uvicorn.Server):
             await self.admin.shutdown()
 
 
+def _lifecycle_gate(service: Service) -> LifecycleGate | None:
+    gate = service.gates.gate("lifecycle")
+    return gate if isinstance(gate, LifecycleGate) else None
+
+
 def build_server(service: Service, config: RunConfig) -> HardenedServer:
-    """The uvicorn servers (public and admin) for `service`, not yet started."""
-    public = uvicorn.Config(
+    """The uvicorn servers (public and admin) for `service`, not yet started.
+
+    Both listen through the hardened protocol classes (header, body and linger timeouts from
+    the service's `LifecycleConfig`); the lifecycle gate is told what is in force.
+    """
+    gate = _lifecycle_gate(service)
+    lifecycle = gate.config if gate is not None else LifecycleConfig()
+    keep_alive = math.ceil(config.timeout_keep_alive or lifecycle.keep_alive_timeout)
+    timeouts = EdgeTimeouts(
+        header_timeout=lifecycle.header_timeout,
+        body_timeout=lifecycle.body_timeout,
+        linger_timeout=lifecycle.linger_timeout,
+    )
+    protocol = protocol_class(config.http)
+    stats = SlowClientStats()
+    public = HardenedConfig(
         service,
+        edge_timeouts=timeouts,
+        edge_stats=stats,
         host=config.host,
         port=config.port,
         lifespan="on",
-        http=config.http,
+        http=protocol,
         loop=config.loop,
         log_level=config.log_level,
-        timeout_keep_alive=int(config.timeout_keep_alive),
+        timeout_keep_alive=keep_alive,
         timeout_graceful_shutdown=int(config.drain_timeout),
     )
+    if gate is not None:
+        gate.attach_runner(
+            RunnerFacts(
+                protocol=protocol.__name__,
+                keep_alive_timeout=float(keep_alive),
+                header_timeout=timeouts.header_timeout,
+                body_timeout=timeouts.body_timeout,
+                linger_timeout=timeouts.linger_timeout,
+                stats=stats,
+            )
+        )
     admin = None
     if config.admin_port is not None:
-        admin_config = uvicorn.Config(
+        admin_config = HardenedConfig(
             AdminApp(service),
+            edge_timeouts=timeouts,
+            edge_stats=SlowClientStats(),
             host=config.admin_host,
             port=config.admin_port,
             lifespan="off",
-            http=config.http,
+            http=protocol,
             log_config=None,  # keep the public server's logging configuration
             access_log=False,
         )

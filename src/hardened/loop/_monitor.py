@@ -48,6 +48,8 @@ def _open_schedstat() -> int | None:
 class LoopMonitor:
     """Measures lag on the running loop and attributes every block past the threshold."""
 
+    outbound = False  # process-wide: no per-request calls, so no request budget to read
+
     def __init__(self, config: LoopConfig, *, registry: CollectorRegistry) -> None:
         self.config = config
         self.metrics = LoopMetrics(registry, max_culprit_labels=config.max_culprit_labels)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
+from hardened.deadline import remaining
 from hardened.errors import ConfigError, DeadlineExceeded
 from hardened.loop._metrics import LoopMetrics
 
@@ -30,15 +31,15 @@ _POOLS: dict[int, tuple[asyncio.AbstractEventLoop, Offloader]] = {}
 def request_remaining() -> float | None:
     """Seconds left before the current request's deadline; None when no deadline is in force.
 
-    This is the one place offload() reads the request deadline. It returns None until the
-    deadline gate (`hardened.deadline`) is merged; then its body becomes
-    ``return hardened.deadline.remaining()``.
+    This is the one place offload() reads the request deadline (`hardened.deadline`).
     """
-    return None
+    return remaining()
 
 
 class Offloader:
     """A bounded thread pool for sync work, deadline-aware, with its metrics."""
+
+    deadline_usage = "wait for a thread + run: min(timeout, remaining())"
 
     def __init__(
         self,

@@ -30,6 +30,8 @@ T = TypeVar("T")
 class ShutdownManager:
     """One service's shutdown: its budget, its signals to handlers, its report."""
 
+    outbound = False  # process-wide: no per-request calls, so no request budget to read
+
     def __init__(self, config: ShutdownConfig | None = None) -> None:
         self.config = config or ShutdownConfig()
         self.clock: Clock = SYSTEM_CLOCK

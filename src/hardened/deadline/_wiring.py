@@ -1,0 +1,115 @@
+"""Explicit-wiring evidence: registered components, and outbound clients built outside them.
+
+The scan looks at module globals only: the modules that hold the service or its application,
+the modules of route endpoints, and any named in `DeadlineConfig.scan_modules`. A client made
+inside a function, a closure or a class attribute is invisible to it (the gate says so).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hardened.service import Service
+
+__all__ = [
+    "OUTBOUND_TYPES",
+    "DeadlineConsumer",
+    "consumes_deadline",
+    "makes_calls",
+    "outside_clients",
+]
+
+# (top-level package, class name) of the outbound clients and pools the scan recognises.
+OUTBOUND_TYPES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("httpx", "AsyncClient"),
+        ("httpx", "Client"),
+        ("asyncpg", "Pool"),
+        ("asyncpg", "Connection"),
+        ("aiohttp", "ClientSession"),
+        ("redis", "Redis"),
+        ("requests", "Session"),
+        ("urllib3", "PoolManager"),
+        ("sqlalchemy", "AsyncEngine"),
+        ("sqlalchemy", "Engine"),
+    }
+)
+
+
+class DeadlineConsumer:
+    """Marker base: a component whose calls are capped by `remaining()`.
+
+    A component class says how with a `deadline_usage` string (e.g. "acquire timeout =
+    min(1 s, remaining())"); any class with that attribute counts, no inheritance needed.
+    """
+
+    deadline_usage: str = ""
+
+
+def consumes_deadline(kind: type[Any], value: Any = None) -> str | None:
+    """How a component uses the budget, from its registered type or its started value."""
+    for candidate in (value, kind):
+        usage = getattr(candidate, "deadline_usage", None)
+        if isinstance(usage, str) and usage:
+            return usage
+    return None
+
+
+def makes_calls(kind: type[Any], value: Any = None) -> bool:
+    """False for a component that declares `outbound = False`: it calls nothing per request
+    (process-wide machinery such as the loop monitor), so it has no budget to read."""
+    return all(getattr(candidate, "outbound", True) is not False for candidate in (value, kind))
+
+
+def _outbound_kind(value: object) -> str | None:
+    for klass in type(value).__mro__:
+        package = klass.__module__.partition(".")[0]
+        if (package, klass.__name__) in OUTBOUND_TYPES:
+            return f"{package}.{klass.__name__}"
+    return None
+
+
+def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        module = getattr(endpoint, "__module__", None)
+        if isinstance(module, str):
+            yield module
+        yield from _endpoint_modules(getattr(route, "routes", None) or ())
+
+
+def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]:
+    anchors = (service, service.app)
+    names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
+    found: dict[str, ModuleType] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None:
+            continue
+        if name in names:
+            found[name] = module
+            continue
+        namespace = getattr(module, "__dict__", {})
+        if any(value is anchor for value in namespace.values() for anchor in anchors):
+            found[name] = module
+    return [found[name] for name in sorted(found)]
+
+
+def outside_clients(service: Service, extra_modules: Iterable[str]) -> list[dict[str, str]]:
+    """Outbound clients and pools in scanned module globals that no component holds."""
+    registered = set()
+    for kind in service.components.kinds():
+        try:
+            registered.add(id(service.components.get(kind)))
+        except LookupError:
+            continue
+    flagged: list[dict[str, str]] = []
+    for module in _modules_to_scan(service, extra_modules):
+        for attribute, value in list(vars(module).items()):
+            client = _outbound_kind(value)
+            if client is not None and id(value) not in registered:
+                flagged.append({"where": f"{module.__name__}.{attribute}", "type": client})
+    return flagged
