@@ -1,0 +1,177 @@
+"""Edge overhead: server CPU per request of a trivial GET, bare Starlette vs hardened and peers.
+
+All four variants run under the same stock uvicorn command (access log off) at once; wrk (or hey)
+drives each in turn, rounds alternating direction (A B C D, D C B A, …) so a slow drift of the
+shared machine falls on every variant alike. The figure is the server's CPU seconds over the
+requests answered; the ratio is taken per round against bare Starlette, then its median.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from benchmarks._loadgen import INSTALL_HINT, LoadResult, run_load
+from benchmarks._registry import Comparison, Context, Result, Verdict, default_stack, not_built
+from benchmarks._servers import Server, ServerSpec, start_all
+from benchmarks._stats import paired_ratios, spread
+
+TARGET_RATIO = 1.10
+FULL_STACK = ("observe", "shed", "deadline", "lifecycle")
+
+VARIANTS = (
+    ServerSpec(label="bare Starlette", app="benchmarks.apps.edge:bare"),
+    ServerSpec(label="hardened Service", app="benchmarks.apps.edge:hardened", ready_path="/livez"),
+    ServerSpec(label="starlette-exporter", app="benchmarks.apps.edge:exporter"),
+    ServerSpec(
+        label="prometheus-fastapi-instrumentator", app="benchmarks.apps.edge:instrumentator"
+    ),
+)
+COLUMNS = ["variant", "server CPU µs/request", "× bare (paired)", "req/s", "p50 ms", "p99 ms"]
+
+
+def _measure(server: Server, tool: str, seconds: float, connections: int) -> dict[str, Any]:
+    before = server.cpu()
+    load: LoadResult = run_load(tool, server.url + "/", seconds=seconds, connections=connections)
+    used = server.cpu() - before
+    per_request = used / load.requests if load.requests else math.nan
+    return {
+        "cpu_us_per_request": per_request * 1e6,
+        "cpu_seconds": used,
+        "requests": load.requests,
+        "rps": load.rps,
+        "non_2xx": load.non_2xx,
+        "errors": load.errors,
+        "latency_s": load.latency_s,
+    }
+
+
+def _not_run(reason: str) -> Result:
+    return Result(
+        name=COMPARISON.name,
+        title=COMPARISON.title,
+        target=COMPARISON.target,
+        verdict="not run",
+        verdict_detail=reason,
+        columns=COLUMNS,
+        rows=[],
+    )
+
+
+def run(ctx: Context) -> Result:
+    """Measure every variant in interleaved rounds; the hardened/bare ratio against the target."""
+    if ctx.load_tool is None:
+        return _not_run(f"needs wrk or hey; install with: {INSTALL_HINT}")
+    stack = default_stack()
+    rounds = ctx.rounds(5)
+    seconds = ctx.seconds(5.0, 2.0)
+    connections = 8
+    labels = [spec.label for spec in VARIANTS]
+    samples: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    servers = start_all(VARIANTS, ctx.repo_root, ctx.log_dir)
+    try:
+        for server in servers:  # warm-up: imports, first-request paths, CPU caches
+            run_load(ctx.load_tool, server.url + "/", seconds=1.0, connections=connections)
+        for index in range(rounds):
+            if ctx.time_left() < seconds * len(servers) + 10:
+                break
+            order = servers if index % 2 == 0 else list(reversed(servers))
+            for server in order:
+                samples[server.spec.label].append(
+                    _measure(server, ctx.load_tool, seconds, connections)
+                )
+    finally:
+        for server in servers:
+            server.stop()
+    return _result(samples, stack, rounds, seconds, connections, ctx.load_tool)
+
+
+def _result(
+    samples: dict[str, list[dict[str, Any]]],
+    stack: dict[str, Any],
+    rounds: int,
+    seconds: float,
+    connections: int,
+    tool: str,
+) -> Result:
+    bare = [s["cpu_us_per_request"] for s in samples[VARIANTS[0].label]]
+    rows = []
+    summary: dict[str, Any] = {}
+    for spec in VARIANTS:
+        runs = samples[spec.label]
+        cpu = spread([s["cpu_us_per_request"] for s in runs])
+        ratio = spread(paired_ratios(bare, [s["cpu_us_per_request"] for s in runs]))
+        rps = spread([s["rps"] for s in runs])
+        p50 = spread([s["latency_s"].get("p50", math.nan) for s in runs])
+        p99 = spread([s["latency_s"].get("p99", math.nan) for s in runs])
+        failures = sum(s["non_2xx"] + s["errors"] for s in runs)
+        summary[spec.label] = {
+            "cpu_us_per_request": cpu.as_dict(),
+            "ratio_vs_bare": ratio.as_dict(),
+            "rps": rps.as_dict(),
+            "failures": failures,
+        }
+        label = spec.label if not failures else f"{spec.label} ({failures} non-2xx/errors)"
+        rows.append(
+            {
+                "variant": label,
+                "server CPU µs/request": cpu.fmt(1),
+                "× bare (paired)": ratio.fmt(2),
+                "req/s": rps.fmt(0),
+                "p50 ms": p50.fmt(2, 1e3),
+                "p99 ms": p99.fmt(2, 1e3),
+            }
+        )
+    hardened_ratio = summary[VARIANTS[1].label]["ratio_vs_bare"]["median"]
+    filled = [slot for slot, layer in stack["layers"].items() if layer is not None]
+    missing = not_built(stack, slots=FULL_STACK)
+    if math.isnan(hardened_ratio):
+        verdict, detail = Verdict.NOT_MET, "no hardened measurement"
+    else:
+        met = hardened_ratio <= TARGET_RATIO
+        verdict = Verdict.MET if met else Verdict.NOT_MET
+        detail = f"hardened/bare = {hardened_ratio:.2f}× (target ≤ {TARGET_RATIO:.2f}×)"
+        if not met:
+            detail += "; closing it needs the stack's per-request work cut (profile the layers)"
+    if missing:
+        verdict = f"{verdict} for the current stack; full stack {Verdict.NOT_AVAILABLE}"
+        detail += (
+            f". Layers in force: {', '.join(filled) or 'none'} (plus probes and error mapping); "
+            f"not built yet: {', '.join(missing)}; rerun `make bench` once they land"
+        )
+    notes = [
+        f"{rounds} rounds × {seconds:.0f} s per variant, {tool} with 1 thread and {connections} "
+        "keep-alive connections, uvicorn defaults (loop and http 'auto'), access log off.",
+        "CPU = user + system time of the server process over the run (/proc/<pid>/stat), "
+        "divided by the requests the load tool counted; spread = min–max over rounds.",
+    ]
+    return Result(
+        name=COMPARISON.name,
+        title=COMPARISON.title,
+        target=COMPARISON.target,
+        verdict=verdict,
+        verdict_detail=detail,
+        columns=COLUMNS,
+        rows=rows,
+        notes=notes,
+        data={
+            "rounds": rounds,
+            "seconds_per_run": seconds,
+            "connections": connections,
+            "tool": tool,
+            "default_stack": stack,
+            "summary": summary,
+            "samples": samples,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+
+
+COMPARISON = Comparison(
+    name="edge_overhead",
+    title="Edge stack overhead (trivial GET)",
+    target=f"hardened default stack ≤ {TARGET_RATIO:.2f}× bare Starlette's server CPU per request",
+    run=run,
+    budget_seconds=180,
+)

@@ -1,0 +1,284 @@
+"""Overload at 3× capacity: no shedding vs uvicorn `--limit-concurrency` vs hardened's shedder.
+
+Capacity is measured first (closed loop, 4 connections, on the no-shedding server), then the
+unloaded latency (open loop at 30 % of capacity). Each variant then takes open-loop Poisson load
+at 3× capacity for a fixed time, a fresh server per run, variants interleaved round by round.
+Every request carries a priority header (20 % critical, 80 % sheddable) so the shedder's
+critical-vs-sheddable split can be read once it exists. Client timeout 1 s, keep-alive on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from benchmarks._client import Client, Outcome, run_open_loop
+from benchmarks._outcomes import per_second, summarize
+from benchmarks._plot import plot_overload
+from benchmarks._registry import Comparison, Context, Result, Verdict, default_stack, not_built
+from benchmarks._servers import HOST, Server, ServerSpec
+from benchmarks._stats import spread
+
+OVERLOAD = 3.0
+CLIENT_TIMEOUT_S = 1.0
+CRITICAL_SHARE = 0.2
+COLUMNS = [
+    "variant",
+    "goodput rps (% of capacity)",
+    "admitted p50 / p99 ms",
+    "timeouts",
+    "rejected (p50 ms)",
+    "Retry-After on rejections",
+    "critical ok / sheddable share of rejections",
+    "targets met (of applicable)",
+]
+
+
+def check_targets(
+    s: Mapping[str, Any], capacity: float, unloaded_p99: float
+) -> dict[str, bool | None]:
+    """The shedder's targets (observe & shed issue) on one summary; None where not applicable."""
+    rejected = s["rejected"] > 0
+    crit, shed = s["by_priority"].get("critical"), s["by_priority"].get("sheddable")
+    return {
+        "goodput ≥ 90 % of capacity": s["goodput_rps"] >= 0.9 * capacity,
+        "0 timeouts": s["timeouts"] == 0,
+        "admitted p99 ≤ 3× unloaded p99": s["admitted_p99_s"] <= 3 * unloaded_p99,
+        "rejection p50 ≤ 10 ms": s["rejection_p50_s"] <= 0.010 if rejected else None,
+        "Retry-After on every rejection": s["retry_after_fraction"] == 1.0 if rejected else None,
+        "critical ok ≥ 99 %, sheddable ≥ 95 % of rejections": (
+            crit["ok_fraction"] >= 0.99 and shed["share_of_rejections"] >= 0.95
+            if rejected and crit and shed
+            else None
+        ),
+    }
+
+
+def _pct(fraction: float) -> str:
+    return "–" if math.isnan(fraction) else f"{100 * fraction:.0f} %"
+
+
+def _ms(seconds: float, digits: int) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1e3:.{digits}f}"
+
+
+def _priority(header: str) -> Any:
+    def pick(rng: random.Random) -> tuple[str, Mapping[str, str]]:
+        level = "critical" if rng.random() < CRITICAL_SHARE else "sheddable"
+        return level, {header: level}
+
+    return pick
+
+
+async def _closed_loop_rps(port: int, seconds: float, concurrency: int) -> float:
+    client = Client(HOST, port)
+    end = time.monotonic() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            status, _ = await asyncio.wait_for(client.get("/work"), timeout=5.0)
+            done += status == 200
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    client.close()
+    return done / (time.monotonic() - start)
+
+
+async def _open_loop(
+    port: int, rate: float, seconds: float, seed: int, header: str
+) -> list[Outcome]:
+    client = Client(HOST, port)
+    try:
+        return await run_open_loop(
+            client,
+            "/work",
+            rate=rate,
+            duration=seconds,
+            limit_s=CLIENT_TIMEOUT_S,
+            seed=seed,
+            priority_of=_priority(header),
+        )
+    finally:
+        client.close()
+
+
+def _variants(ctx: Context, shed_missing: list[str]) -> list[tuple[ServerSpec, str | None]]:
+    """(spec, reason it cannot run yet or None)."""
+    none = ServerSpec(
+        label="no shedding (uvicorn)", app="benchmarks.apps.overload:bare", access_log=True
+    )
+    limit = ServerSpec(
+        label=f"uvicorn --limit-concurrency {ctx.limit_concurrency}",
+        app="benchmarks.apps.overload:bare",
+        args=("--limit-concurrency", str(ctx.limit_concurrency)),
+        access_log=True,
+    )
+    hardened = ServerSpec(
+        label="hardened (default stack, hardened run)",
+        app="benchmarks.apps.overload:hardened",
+        runner="hardened",
+        ready_path="/livez",
+    )
+    reason = f"mechanism {' and '.join(shed_missing)} not built" if shed_missing else None
+    return [(none, None), (limit, None), (hardened, reason)]
+
+
+def run(ctx: Context) -> Result:
+    """Calibrate, then run each variant at 3× capacity in interleaved rounds."""
+    stack = default_stack()
+    shed_missing = not_built(stack, slots=("shed",))
+    variants = _variants(ctx, shed_missing)
+    runnable = [spec for spec, reason in variants if reason is None]
+    seconds = ctx.seconds(10.0, 4.0)
+    with Server(runnable[0], ctx.repo_root, ctx.log_dir) as server:
+        capacity = asyncio.run(_closed_loop_rps(server.port, ctx.seconds(4.0, 2.0), 4))
+        calm = asyncio.run(
+            _open_loop(
+                server.port, 0.3 * capacity, ctx.seconds(5.0, 2.0), ctx.seed, ctx.priority_header
+            )
+        )
+    unloaded = summarize(calm, ctx.seconds(5.0, 2.0))
+    rate = OVERLOAD * capacity
+    runs: dict[str, list[dict[str, Any]]] = {spec.label: [] for spec in runnable}
+    timelines: dict[str, list[dict[str, float]]] = {}
+    for index in range(ctx.rounds(3)):
+        if ctx.time_left() < len(runnable) * (seconds + 10):
+            break
+        for spec in runnable if index % 2 == 0 else list(reversed(runnable)):
+            with Server(spec, ctx.repo_root, ctx.log_dir) as server:
+                outcomes = asyncio.run(
+                    _open_loop(server.port, rate, seconds, ctx.seed + index, ctx.priority_header)
+                )
+            runs[spec.label].append(summarize(outcomes, seconds))
+            if index == 0:
+                timelines[spec.label] = per_second(outcomes, seconds)
+    plots = []
+    if timelines:
+        png = ctx.out_dir / "overload.png"
+        plot_overload(
+            timelines,
+            png,
+            title=f"{OVERLOAD:.0f}× overload ({rate:.0f} rps offered, "
+            f"capacity {capacity:.0f} rps), first round",
+        )
+        plots.append(f"results/{png.name}" if png.parent.name == "results" else str(png))
+    return _result(variants, runs, timelines, capacity, unloaded, rate, seconds, stack, plots, ctx)
+
+
+def _row(
+    label: str, runs: list[dict[str, Any]], capacity: float, p99: float
+) -> tuple[dict[str, str], dict[str, Any]]:
+    def med(key: str) -> float:
+        return spread([r[key] for r in runs]).median
+
+    def prio(level: str, key: str) -> float:
+        return spread([r["by_priority"].get(level, {}).get(key, math.nan) for r in runs]).median
+
+    goodput = spread([r["goodput_rps"] for r in runs])
+    median_summary = {
+        "goodput_rps": goodput.median,
+        "timeouts": med("timeouts"),
+        "rejected": med("rejected"),
+        "admitted_p99_s": med("admitted_p99_s"),
+        "rejection_p50_s": med("rejection_p50_s"),
+        "retry_after_fraction": med("retry_after_fraction"),
+        "by_priority": {
+            "critical": {"ok_fraction": prio("critical", "ok_fraction")},
+            "sheddable": {"share_of_rejections": prio("sheddable", "share_of_rejections")},
+        },
+    }
+    targets = check_targets(median_summary, capacity, p99)
+    decided = [v for v in targets.values() if v is not None]
+    good = goodput.median
+    row = {
+        "variant": label,
+        COLUMNS[1]: f"{goodput.fmt(1)} ({_pct(good / capacity)})",
+        COLUMNS[2]: f"{_ms(med('admitted_p50_s'), 0)} / {_ms(med('admitted_p99_s'), 0)}",
+        COLUMNS[3]: _pct(med("timeout_fraction")),
+        COLUMNS[4]: f"{_pct(med('rejected_fraction'))} ({_ms(med('rejection_p50_s'), 1)})",
+        COLUMNS[5]: _pct(med("retry_after_fraction")),
+        COLUMNS[6]: f"{_pct(prio('critical', 'ok_fraction'))} / "
+        f"{_pct(prio('sheddable', 'share_of_rejections'))}",
+        COLUMNS[7]: f"{sum(decided)}/{len(decided)}",
+    }
+    return row, {"targets": targets, "median": median_summary}
+
+
+def _result(
+    variants: list[tuple[ServerSpec, str | None]],
+    runs: dict[str, list[dict[str, Any]]],
+    timelines: dict[str, list[dict[str, float]]],
+    capacity: float,
+    unloaded: dict[str, Any],
+    rate: float,
+    seconds: float,
+    stack: dict[str, Any],
+    plots: list[str],
+    ctx: Context,
+) -> Result:
+    p99 = unloaded["admitted_p99_s"]
+    rows, verdicts = [], {}
+    for spec, reason in variants:
+        if reason is not None:
+            rows.append({"variant": spec.label, COLUMNS[1]: f"{Verdict.NOT_AVAILABLE} ({reason})"})
+            continue
+        row, verdicts[spec.label] = _row(spec.label, runs[spec.label], capacity, p99)
+        rows.append(row)
+    hardened = variants[-1]
+    if hardened[1] is not None:
+        verdict = Verdict.NOT_AVAILABLE
+        detail = f"{hardened[1]}; the baselines below show the collapse the shedder must prevent"
+    else:
+        targets = verdicts[hardened[0].label]["targets"]
+        failed = [name for name, ok in targets.items() if ok is False]
+        verdict = Verdict.NOT_MET if failed else Verdict.MET
+        detail = "all targets met" if not failed else "missed: " + "; ".join(failed)
+    notes = [
+        f"Capacity {capacity:.1f} rps (closed loop, 4 connections, 10 ms CPU per request); "
+        f"unloaded p50/p99 {unloaded['admitted_p50_s'] * 1e3:.1f}/{p99 * 1e3:.1f} ms at 30 % load.",
+        f"Offered {rate:.0f} rps Poisson for {seconds:.0f} s per run, client timeout "
+        f"{CLIENT_TIMEOUT_S:.0f} s, {len(next(iter(runs.values()), []))} interleaved rounds, a "
+        "fresh server per run; figures are medians over rounds (goodput with min–max).",
+        f"Priority header `{ctx.priority_header}`: {CRITICAL_SHARE:.0%} critical, the rest "
+        "sheddable (`--priority-header` changes the name).",
+        "Targets: goodput ≥ 90 % of capacity, 0 timeouts, admitted p99 ≤ 3× unloaded p99, "
+        "rejection p50 ≤ 10 ms, Retry-After on every rejection, critical ok ≥ 99 % with "
+        "sheddable taking ≥ 95 % of rejections.",
+    ]
+    return Result(
+        name=COMPARISON.name,
+        title=COMPARISON.title,
+        target=COMPARISON.target,
+        verdict=verdict,
+        verdict_detail=detail,
+        columns=COLUMNS,
+        rows=rows,
+        notes=notes,
+        plots=plots,
+        data={
+            "capacity_rps": capacity,
+            "offered_rps": rate,
+            "seconds_per_run": seconds,
+            "unloaded": unloaded,
+            "runs": runs,
+            "verdicts": verdicts,
+            "timelines": timelines,
+            "default_stack": stack,
+        },
+    )
+
+
+COMPARISON = Comparison(
+    name="overload",
+    title="Overload at 3× capacity",
+    target="shedder keeps goodput ≥ 90 % of capacity with 0 timeouts and a bounded admitted p99",
+    run=run,
+    budget_seconds=240,
+)
