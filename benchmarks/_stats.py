@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Spread", "paired_ratios", "percentile", "spread"]
+__all__ = ["Spread", "paired_differences", "paired_ratios", "percentile", "spread"]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -75,3 +75,10 @@ def paired_ratios(baseline: Sequence[float], candidate: Sequence[float]) -> list
     if len(baseline) != len(candidate):
         raise ValueError(f"rounds differ: {len(baseline)} baseline vs {len(candidate)} candidate")
     return [c / b if b > 0 else math.nan for b, c in zip(baseline, candidate, strict=True)]
+
+
+def paired_differences(baseline: Sequence[float], candidate: Sequence[float]) -> list[float]:
+    """candidate[i] − baseline[i] for each pair of rounds measured back to back."""
+    if len(baseline) != len(candidate):
+        raise ValueError(f"rounds differ: {len(baseline)} baseline vs {len(candidate)} candidate")
+    return [c - b for b, c in zip(baseline, candidate, strict=True)]

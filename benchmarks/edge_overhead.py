@@ -8,14 +8,19 @@ requests answered; the ratio is taken per round against bare Starlette, then its
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import math
 import time
 from typing import Any
 
+from starlette.types import ASGIApp
+
+from benchmarks._asgi import asgi_cpu_us_per_call, call_once
 from benchmarks._loadgen import INSTALL_HINT, LoadResult, run_load
 from benchmarks._registry import Comparison, Context, Result, Verdict, default_stack, not_built
 from benchmarks._servers import Server, ServerSpec, start_all
-from benchmarks._stats import paired_ratios, spread
+from benchmarks._stats import paired_differences, paired_ratios, spread
 
 TARGET_RATIO = 1.10
 FULL_STACK = ("observe", "shed", "deadline", "lifecycle")
@@ -28,7 +33,17 @@ VARIANTS = (
         label="prometheus-fastapi-instrumentator", app="benchmarks.apps.edge:instrumentator"
     ),
 )
-COLUMNS = ["variant", "server CPU µs/request", "× bare (paired)", "req/s", "p50 ms", "p99 ms"]
+COLUMNS = [
+    "variant",
+    "server CPU µs/request",
+    "× bare (paired)",
+    "+µs vs bare (paired)",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "in-process µs/call",
+    "× bare in-process",
+]
 
 
 def _measure(server: Server, tool: str, seconds: float, connections: int) -> dict[str, Any]:
@@ -45,6 +60,20 @@ def _measure(server: Server, tool: str, seconds: float, connections: int) -> dic
         "errors": load.errors,
         "latency_s": load.latency_s,
     }
+
+
+def _import(reference: str) -> ASGIApp:
+    module, _, attr = reference.partition(":")
+    app: ASGIApp = getattr(importlib.import_module(module), attr)
+    return app
+
+
+def _check_answers(apps: dict[str, ASGIApp]) -> None:
+    """Every variant must answer the same 200 'hello' before its cost means anything."""
+    for label, app in apps.items():
+        answer = asyncio.run(call_once(app))
+        if answer != (200, b"hello"):
+            raise RuntimeError(f"{label} answered {answer}, not (200, b'hello')")
 
 
 def _not_run(reason: str) -> Result:
@@ -64,11 +93,14 @@ def run(ctx: Context) -> Result:
     if ctx.load_tool is None:
         return _not_run(f"needs wrk or hey; install with: {INSTALL_HINT}")
     stack = default_stack()
-    rounds = ctx.rounds(5)
-    seconds = ctx.seconds(5.0, 2.0)
+    rounds = ctx.rounds(7)
+    seconds = ctx.seconds(4.0, 2.0)
     connections = 8
     labels = [spec.label for spec in VARIANTS]
     samples: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    apps = {spec.label: _import(spec.app) for spec in VARIANTS}
+    _check_answers(apps)
+    calls = 3000 if ctx.quick else 20000
     servers = start_all(VARIANTS, ctx.repo_root, ctx.log_dir)
     try:
         for server in servers:  # warm-up: imports, first-request paths, CPU caches
@@ -78,9 +110,11 @@ def run(ctx: Context) -> Result:
                 break
             order = servers if index % 2 == 0 else list(reversed(servers))
             for server in order:
-                samples[server.spec.label].append(
-                    _measure(server, ctx.load_tool, seconds, connections)
-                )
+                sample = _measure(server, ctx.load_tool, seconds, connections)
+                samples[server.spec.label].append(sample)
+            for server in order:
+                label = server.spec.label
+                samples[label][-1]["asgi_us_per_call"] = asgi_cpu_us_per_call(apps[label], calls)
     finally:
         for server in servers:
             server.stop()
@@ -96,19 +130,27 @@ def _result(
     tool: str,
 ) -> Result:
     bare = [s["cpu_us_per_request"] for s in samples[VARIANTS[0].label]]
+    bare_asgi = [s["asgi_us_per_call"] for s in samples[VARIANTS[0].label]]
     rows = []
     summary: dict[str, Any] = {}
     for spec in VARIANTS:
         runs = samples[spec.label]
         cpu = spread([s["cpu_us_per_request"] for s in runs])
-        ratio = spread(paired_ratios(bare, [s["cpu_us_per_request"] for s in runs]))
+        mine = [s["cpu_us_per_request"] for s in runs]
+        ratio = spread(paired_ratios(bare, mine))
+        extra = spread(paired_differences(bare, mine))
         rps = spread([s["rps"] for s in runs])
         p50 = spread([s["latency_s"].get("p50", math.nan) for s in runs])
         p99 = spread([s["latency_s"].get("p99", math.nan) for s in runs])
+        asgi = [s["asgi_us_per_call"] for s in runs]
+        asgi_ratio = spread(paired_ratios(bare_asgi, asgi))
         failures = sum(s["non_2xx"] + s["errors"] for s in runs)
         summary[spec.label] = {
             "cpu_us_per_request": cpu.as_dict(),
             "ratio_vs_bare": ratio.as_dict(),
+            "extra_us_vs_bare": extra.as_dict(),
+            "asgi_us_per_call": spread(asgi).as_dict(),
+            "asgi_ratio_vs_bare": asgi_ratio.as_dict(),
             "rps": rps.as_dict(),
             "failures": failures,
         }
@@ -118,9 +160,12 @@ def _result(
                 "variant": label,
                 "server CPU µs/request": cpu.fmt(1),
                 "× bare (paired)": ratio.fmt(2),
+                "+µs vs bare (paired)": extra.fmt(1),
                 "req/s": rps.fmt(0),
                 "p50 ms": p50.fmt(2, 1e3),
                 "p99 ms": p99.fmt(2, 1e3),
+                "in-process µs/call": spread(asgi).fmt(1),
+                "× bare in-process": asgi_ratio.fmt(2),
             }
         )
     hardened_ratio = summary[VARIANTS[1].label]["ratio_vs_bare"]["median"]
@@ -142,9 +187,12 @@ def _result(
         )
     notes = [
         f"{rounds} rounds × {seconds:.0f} s per variant, {tool} with 1 thread and {connections} "
-        "keep-alive connections, uvicorn defaults (loop and http 'auto'), access log off.",
+        "keep-alive connections; uvicorn with --loop auto --http auto (uvloop and httptools "
+        "installed), access log off; all four servers up at once, measured one at a time.",
         "CPU = user + system time of the server process over the run (/proc/<pid>/stat), "
         "divided by the requests the load tool counted; spread = min–max over rounds.",
+        "In-process: the same ASGI app called directly in the harness (no socket, no server), "
+        "CPU µs per call over 20,000 calls per round: a steadier view of the stack's own cost.",
     ]
     return Result(
         name=COMPARISON.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from benchmarks._stats import paired_ratios, percentile, spread
+from benchmarks._stats import paired_differences, paired_ratios, percentile, spread
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -40,3 +40,10 @@ def test_paired_ratios_divide_round_by_round() -> None:
     assert math.isnan(paired_ratios([0.0], [5.0])[0])
     with pytest.raises(ValueError, match="rounds differ"):
         paired_ratios([1.0], [1.0, 2.0])
+
+
+def test_paired_differences_subtract_round_by_round() -> None:
+    """The extra cost per round is the candidate minus the baseline of the same round."""
+    assert paired_differences([50.0, 60.0], [55.0, 58.0]) == [5.0, -2.0]
+    with pytest.raises(ValueError, match="rounds differ"):
+        paired_differences([], [1.0])

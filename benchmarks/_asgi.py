@@ -1,0 +1,65 @@
+"""In-process cost of one ASGI request: the app called directly, no sockets, no server.
+
+A cross-check for the server-CPU figure: with the network and uvicorn out of the picture, what is
+left is the middleware stack and the handler, measured in this thread's CPU time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message
+
+__all__ = ["asgi_cpu_us_per_call", "call_once"]
+
+
+def _scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def call_once(app: ASGIApp, path: str = "/") -> tuple[int, bytes]:
+    """Call `app` for one GET; the status and body it sent."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(_scope(path), receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body
+
+
+async def _loop(app: ASGIApp, calls: int, path: str) -> float:
+    for _ in range(min(calls, 200)):  # warm-up: lazy stack build, caches
+        await call_once(app, path)
+    start = time.thread_time()
+    for _ in range(calls):
+        await call_once(app, path)
+    return (time.thread_time() - start) / calls * 1e6
+
+
+def asgi_cpu_us_per_call(app: ASGIApp, calls: int, path: str = "/") -> float:
+    """CPU µs per direct ASGI call of `app` over `calls` calls (after a short warm-up)."""
+    if calls <= 0:
+        raise ValueError("calls must be positive")
+    return asyncio.run(_loop(app, calls, path))
