@@ -46,6 +46,12 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
         help="header carrying critical/sheddable in the overload run",
     )
     parser.add_argument(
+        "--critical-share",
+        type=float,
+        default=0.2,
+        help="fraction of overload requests marked critical (the rest sheddable)",
+    )
+    parser.add_argument(
         "--limit-concurrency",
         type=int,
         default=100,
@@ -81,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out_dir=out_dir,
             load_tool=tool,
             priority_header=args.priority_header,
+            critical_share=args.critical_share,
             limit_concurrency=args.limit_concurrency,
             seed=args.seed,
             deadline=time.monotonic() + SUITE_BUDGET_S,

@@ -43,6 +43,7 @@ class Context:
     out_dir: Path
     load_tool: str | None
     priority_header: str = "X-Priority"
+    critical_share: float = 0.2
     limit_concurrency: int = 100
     seed: int = 1
     deadline: float = field(default_factory=lambda: time.monotonic() + 15 * 60)

@@ -25,7 +25,6 @@ from benchmarks._stats import spread
 
 OVERLOAD = 3.0
 CLIENT_TIMEOUT_S = 1.0
-CRITICAL_SHARE = 0.2
 COLUMNS = [
     "variant",
     "goodput rps (% of capacity)",
@@ -66,9 +65,9 @@ def _ms(seconds: float, digits: int) -> str:
     return "–" if math.isnan(seconds) else f"{seconds * 1e3:.{digits}f}"
 
 
-def _priority(header: str) -> Any:
+def _priority(header: str, critical_share: float) -> Any:
     def pick(rng: random.Random) -> tuple[str, Mapping[str, str]]:
-        level = "critical" if rng.random() < CRITICAL_SHARE else "sheddable"
+        level = "critical" if rng.random() < critical_share else "sheddable"
         return level, {header: level}
 
     return pick
@@ -92,7 +91,7 @@ async def _closed_loop_rps(port: int, seconds: float, concurrency: int) -> float
 
 
 async def _open_loop(
-    port: int, rate: float, seconds: float, seed: int, header: str
+    port: int, rate: float, seconds: float, seed: int, ctx: Context
 ) -> list[Outcome]:
     client = Client(HOST, port)
     try:
@@ -103,7 +102,7 @@ async def _open_loop(
             duration=seconds,
             limit_s=CLIENT_TIMEOUT_S,
             seed=seed,
-            priority_of=_priority(header),
+            priority_of=_priority(ctx.priority_header, ctx.critical_share),
         )
     finally:
         client.close()
@@ -140,9 +139,7 @@ def run(ctx: Context) -> Result:
     with Server(runnable[0], ctx.repo_root, ctx.log_dir) as server:
         capacity = asyncio.run(_closed_loop_rps(server.port, ctx.seconds(4.0, 2.0), 4))
         calm = asyncio.run(
-            _open_loop(
-                server.port, 0.3 * capacity, ctx.seconds(5.0, 2.0), ctx.seed, ctx.priority_header
-            )
+            _open_loop(server.port, 0.3 * capacity, ctx.seconds(5.0, 2.0), ctx.seed, ctx)
         )
     unloaded = summarize(calm, ctx.seconds(5.0, 2.0))
     rate = OVERLOAD * capacity
@@ -154,7 +151,7 @@ def run(ctx: Context) -> Result:
         for spec in runnable if index % 2 == 0 else list(reversed(runnable)):
             with Server(spec, ctx.repo_root, ctx.log_dir) as server:
                 outcomes = asyncio.run(
-                    _open_loop(server.port, rate, seconds, ctx.seed + index, ctx.priority_header)
+                    _open_loop(server.port, rate, seconds, ctx.seed + index, ctx)
                 )
             runs[spec.label].append(summarize(outcomes, seconds))
             if index == 0:
@@ -246,8 +243,8 @@ def _result(
         f"Offered {rate:.0f} rps Poisson for {seconds:.0f} s per run, client timeout "
         f"{CLIENT_TIMEOUT_S:.0f} s, {len(next(iter(runs.values()), []))} interleaved rounds, a "
         "fresh server per run; figures are medians over rounds (goodput with min–max).",
-        f"Priority header `{ctx.priority_header}`: {CRITICAL_SHARE:.0%} critical, the rest "
-        "sheddable (`--priority-header` changes the name).",
+        f"Priority header `{ctx.priority_header}`: {ctx.critical_share:.0%} critical, the "
+        "rest sheddable (`--priority-header` and `--critical-share` change them).",
         "Targets: goodput ≥ 90 % of capacity, 0 timeouts, admitted p99 ≤ 3× unloaded p99, "
         "rejection p50 ≤ 10 ms, Retry-After on every rejection, critical ok ≥ 99 % with "
         "sheddable taking ≥ 95 % of rejections.",
