@@ -64,7 +64,12 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected comparisons; exit 1 if one crashed."""
     suite = comparisons()
-    args = _parser([c.name for c in suite]).parse_args(argv)
+    parser = _parser([c.name for c in suite])
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.critical_share <= 1.0:
+        parser.error("--critical-share must be within 0..1")
+    if args.limit_concurrency < 1:
+        parser.error("--limit-concurrency must be at least 1")
     if args.list:
         for comparison in suite:
             print(f"{comparison.name:<16} {comparison.title} — target: {comparison.target}")
@@ -74,9 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tool is None:
         print(f"make bench: {missing_tool_message()}", file=sys.stderr)
     selected = [c for c in suite if not args.only or c.name in args.only]
-    command = "python -m benchmarks" + (" " + " ".join(argv) if argv else "")
-    if argv is None and len(sys.argv) > 1:
-        command = "python -m benchmarks " + " ".join(sys.argv[1:])
+    given = list(argv) if argv is not None else sys.argv[1:]
+    command = " ".join(["python -m benchmarks", *given])
     machine = machine_info()
     crashed = []
     with tempfile.TemporaryDirectory(prefix="hardened-bench-") as logs:

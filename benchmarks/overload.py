@@ -150,10 +150,15 @@ def run(ctx: Context) -> Result:
             break
         for spec in runnable if index % 2 == 0 else list(reversed(runnable)):
             with Server(spec, ctx.repo_root, ctx.log_dir) as server:
+                server_cpu, client_cpu = server.cpu(), time.process_time()
                 outcomes = asyncio.run(
                     _open_loop(server.port, rate, seconds, ctx.seed + index, ctx)
                 )
-            runs[spec.label].append(summarize(outcomes, seconds))
+                server_cpu, client_cpu = server.cpu() - server_cpu, time.process_time() - client_cpu
+            summary = summarize(outcomes, seconds)
+            summary["server_cpu_busy"] = server_cpu / seconds
+            summary["client_cpu_busy"] = client_cpu / seconds
+            runs[spec.label].append(summary)
             if index == 0:
                 timelines[spec.label] = per_second(outcomes, seconds)
     plots = []
@@ -237,7 +242,12 @@ def _result(
         failed = [name for name, ok in targets.items() if ok is False]
         verdict = Verdict.NOT_MET if failed else Verdict.MET
         detail = "all targets met" if not failed else "missed: " + "; ".join(failed)
+    busy = [r for label_runs in runs.values() for r in label_runs]
+    server_busy = spread([r["server_cpu_busy"] for r in busy])
+    client_busy = spread([r["client_cpu_busy"] for r in busy])
     notes = [
+        f"Server CPU busy {server_busy.fmt(2)} cores, load client {client_busy.fmt(2)} cores "
+        "during the overload runs (median, min–max; 1.00 = one core busy).",
         f"Capacity {capacity:.1f} rps (closed loop, 4 connections, 10 ms CPU per request); "
         f"unloaded p50/p99 {unloaded['admitted_p50_s'] * 1e3:.1f}/{p99 * 1e3:.1f} ms at 30 % load.",
         f"Offered {rate:.0f} rps Poisson for {seconds:.0f} s per run, client timeout "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from benchmarks.__main__ import main
 from benchmarks._registry import Result, default_stack, not_built
 from benchmarks._report import BEGIN, END, render_markdown, update_readme, write_result
 from benchmarks.suite import comparisons
@@ -77,3 +79,13 @@ def test_not_built_names_missing_slots_and_gates() -> None:
     probed = default_stack()
     assert set(probed["layers"]) >= {"observe", "shed", "deadline", "lifecycle"}
     assert "shutdown" in probed["gates"]
+
+
+def test_cli_lists_comparisons_and_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--list` names every comparison with its target; a share outside 0..1 is a usage error."""
+    assert main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(c.name in listed and c.target in listed for c in comparisons())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--critical-share", "1.5"])
+    assert exit_info.value.code == 2
