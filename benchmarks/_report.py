@@ -85,6 +85,7 @@ def write_result(out_dir: Path, result: Result, machine: dict[str, Any], command
         **result.as_dict(),
         "command": command,
         "machine": machine,
+        "loadavg_at_end": list(os.getloadavg()),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = out_dir / f"{result.name}.json"
@@ -92,6 +93,10 @@ def write_result(out_dir: Path, result: Result, machine: dict[str, Any], command
     tmp.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     tmp.replace(path)
     return path
+
+
+def _loads(values: list[float] | None) -> str:
+    return "/".join(f"{x:.1f}" for x in values) if values else "?"
 
 
 def _table(columns: list[str], rows: list[dict[str, str]]) -> list[str]:
@@ -115,11 +120,12 @@ def render_markdown(documents: list[dict[str, Any]]) -> str:
             lines += [*_table(doc["columns"], doc["rows"]), ""]
         lines += [f"- {note}" for note in doc.get("notes", [])]
         lines += [f"- ![{Path(plot).stem}]({plot})" for plot in doc.get("plots", [])]
+        start, end = _loads(machine.get("loadavg_at_start")), _loads(doc.get("loadavg_at_end"))
         lines.append(
             f"- Ran `{doc.get('command', 'make bench')}` at {doc.get('finished_at', '?')} in "
             f"{doc.get('seconds', '?')} s on {machine.get('nproc', '?')} × "
-            f"{machine.get('cpu_model', '?')} (load average at start "
-            f"{', '.join(f'{x:.2f}' for x in machine.get('loadavg_at_start', []))})."
+            f"{machine.get('cpu_model', '?')}; load average (1/5/15 min) {start} at the suite's "
+            f"start, {end} at this comparison's end ({machine.get('nproc', '?')} = all cores busy)."
         )
     if documents:
         machine = documents[-1].get("machine", {})

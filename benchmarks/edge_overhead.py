@@ -177,10 +177,14 @@ def _result(
         met = hardened_ratio <= TARGET_RATIO
         verdict = Verdict.MET if met else Verdict.NOT_MET
         asgi = summary[VARIANTS[1].label]["asgi_ratio_vs_bare"]["median"]
+        low = summary[VARIANTS[1].label]["ratio_vs_bare"]["low"]
+        high = summary[VARIANTS[1].label]["ratio_vs_bare"]["high"]
         detail = (
             f"hardened/bare server CPU = {hardened_ratio:.2f}× (target ≤ {TARGET_RATIO:.2f}×); "
             f"in-process {asgi:.2f}×"
         )
+        if low <= TARGET_RATIO < high:
+            detail += f"; within noise: the rounds span {low:.2f}–{high:.2f}×"
         if not met:
             detail += "; closing it needs the stack's per-request work cut (profile the layers)"
     if missing:
