@@ -1,4 +1,4 @@
-"""The overload run as a picture: goodput, admitted p99 and timeouts per second, per variant."""
+"""The overload run as a picture: goodput, admitted p99, timeouts and rejections per second."""
 
 from __future__ import annotations
 
@@ -6,29 +6,37 @@ from pathlib import Path
 
 __all__ = ["plot_overload"]
 
+PANELS = (
+    ("ok", 1.0, "goodput (2xx/s)"),
+    ("p99_s", 1e3, "admitted p99 (ms)"),
+    ("timeouts", 1.0, "client timeouts /s"),
+    ("rejected", 1.0, "rejections (503/429) /s"),
+)
 
-def plot_overload(timelines: dict[str, list[dict[str, float]]], path: Path, *, title: str) -> Path:
-    """Write a three-panel PNG of per-second figures to `path`."""
+
+def plot_overload(
+    timelines: dict[str, list[dict[str, float]]], path: Path, *, title: str, capacity: float
+) -> Path:
+    """Write a PNG of per-second figures per variant to `path`, capacity marked on goodput."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    for label, rows in timelines.items():
-        t = [r["t"] for r in rows]
-        top.plot(t, [r["ok"] for r in rows], marker="o", label=label)
-        middle.plot(t, [r["p99_s"] * 1e3 for r in rows], marker="o", label=label)
-        bottom.plot(t, [r["timeouts"] for r in rows], marker="o", label=label)
-    top.set_ylabel("goodput (2xx/s)")
-    middle.set_ylabel("admitted p99 (ms)")
-    bottom.set_ylabel("client timeouts /s")
-    bottom.set_xlabel("second of the run")
-    top.set_title(title)
-    top.legend(fontsize="small")
-    for axis in (top, middle, bottom):
+    fig, axes = plt.subplots(len(PANELS), 1, figsize=(9, 10), sharex=True)
+    for axis, (key, scale, ylabel) in zip(axes, PANELS, strict=True):
+        for label, rows in timelines.items():
+            axis.plot(
+                [r["t"] for r in rows], [r[key] * scale for r in rows], marker="o", label=label
+            )
+        axis.set_ylabel(ylabel)
         axis.grid(visible=True, alpha=0.3)
         axis.set_ylim(bottom=0)
+    axes[0].axhline(capacity, color="grey", linestyle="--", label=f"capacity {capacity:.0f} rps")
+    axes[0].set_ylim(bottom=0)
+    axes[0].set_title(title)
+    axes[0].legend(fontsize="small")
+    axes[-1].set_xlabel("second of the run")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -197,7 +197,8 @@ def _result(
         f"{rounds} rounds × {seconds:.0f} s per variant, {tool} with 1 thread and {connections} "
         "keep-alive connections (many short rounds pair better than few long ones); uvicorn "
         "with --loop auto --http auto (uvloop and httptools installed), access log off; all "
-        "four servers up at once, measured one at a time.",
+        "four servers up at once, measured one at a time; the same uvicorn command for all, so "
+        "only the ASGI app differs (the runner is compared in the shutdown section).",
         "CPU = user + system time of the server process over the run (/proc/<pid>/stat), "
         "divided by the requests the load tool counted; spread = min–max over rounds.",
         "In-process: the same ASGI app called directly in the harness (no socket, no server), "

@@ -169,6 +169,7 @@ def run(ctx: Context) -> Result:
             png,
             title=f"{OVERLOAD:.0f}× overload ({rate:.0f} rps offered, "
             f"capacity {capacity:.0f} rps), first round",
+            capacity=capacity,
         )
         plots.append(f"results/{png.name}" if png.parent.name == "results" else str(png))
     return _result(variants, runs, timelines, capacity, unloaded, rate, seconds, stack, plots, ctx)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from benchmarks.__main__ import main
+from benchmarks._plot import plot_overload
 from benchmarks._registry import Result, default_stack, not_built
 from benchmarks._report import BEGIN, END, render_markdown, update_readme, write_result
 from benchmarks.suite import comparisons
@@ -89,3 +90,13 @@ def test_cli_lists_comparisons_and_refuses_bad_options(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as exit_info:
         main(["--critical-share", "1.5"])
     assert exit_info.value.code == 2
+
+
+def test_plot_overload_writes_a_png(tmp_path: Path) -> None:
+    """The overload picture is a PNG file drawn from per-second rows."""
+    rows = [
+        {"t": float(t), "ok": 90.0, "p99_s": 0.2, "timeouts": 0.0, "rejected": 200.0}
+        for t in range(3)
+    ]
+    path = plot_overload({"shedder": rows}, tmp_path / "o.png", title="t", capacity=100.0)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
