@@ -94,8 +94,8 @@ class Client:
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
                 status, response_headers = parse_head(head)
-                await _read_body(reader, response_headers)
-                keep = response_headers.get("connection", "").lower() != "close"
+                framed = await _read_body(reader, status, response_headers)
+                keep = framed and response_headers.get("connection", "").lower() != "close"
                 return status, response_headers
             finally:
                 if keep:
@@ -110,19 +110,22 @@ class Client:
             writer.close()
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> None:
+async def _read_body(reader: asyncio.StreamReader, status: int, headers: Mapping[str, str]) -> bool:
+    """Read the body; whether the connection can carry another request afterwards."""
+    if status in (204, 304) or 100 <= status < 200:
+        return True
     if "content-length" in headers:
         await reader.readexactly(int(headers["content-length"]))
-        return
+        return True
     if headers.get("transfer-encoding", "").lower() == "chunked":
         for _ in range(10_000):
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             await reader.readexactly(size + 2)
             if size == 0:
-                return
+                return True
         raise ValueError("too many chunks")
-    # No framing: the body ends with the connection.
-    await reader.read()
+    await reader.read()  # no framing: the body ends with the connection
+    return False
 
 
 def _error_name(exc: BaseException) -> str:

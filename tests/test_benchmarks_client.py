@@ -18,6 +18,14 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             if b"GET /silent" in head:
                 await asyncio.sleep(5)
                 return
+            if b"GET /empty" in head:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+                continue
+            if b"GET /unframed" in head:
+                writer.write(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
+                await writer.drain()
+                return
             if b"GET /busy" in head:
                 writer.write(
                     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
@@ -89,3 +97,13 @@ async def test_refused_connection_is_named() -> None:
     client = Client("127.0.0.1", closed_port)
     outcome = await timed_get(client, "/", due=0.0, start=time.monotonic(), limit_s=2.0)
     assert outcome.error == "refused"
+
+
+async def test_client_reads_bodiless_and_unframed_answers(port: int) -> None:
+    """A 204 keeps its connection; a body ended by closing the connection is not reused."""
+    client = Client("127.0.0.1", port)
+    assert (await client.get("/empty"))[0] == 204
+    assert len(client._idle) == 1
+    assert (await client.get("/unframed"))[0] == 200
+    assert len(client._idle) == 0
+    client.close()
