@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from benchmarks._asgi import asgi_cpu_us_per_call, call_once
+from benchmarks._asgi import call_once, interleaved_costs
 from benchmarks._loadgen import INSTALL_HINT, LoadResult, run_load
 from benchmarks._registry import Comparison, Context, Result, Verdict, default_stack, not_built
 from benchmarks._servers import Server, ServerSpec, start_all
@@ -112,9 +112,9 @@ def run(ctx: Context) -> Result:
             for server in order:
                 sample = _measure(server, ctx.load_tool, seconds, connections)
                 samples[server.spec.label].append(sample)
-            for server in order:
-                label = server.spec.label
-                samples[label][-1]["asgi_us_per_call"] = asgi_cpu_us_per_call(apps[label], calls)
+            costs = interleaved_costs({s.spec.label: apps[s.spec.label] for s in order}, calls)
+            for label, cost in costs.items():
+                samples[label][-1]["asgi_us_per_call"] = cost
     finally:
         for server in servers:
             server.stop()
@@ -202,7 +202,8 @@ def _result(
         "CPU = user + system time of the server process over the run (/proc/<pid>/stat), "
         "divided by the requests the load tool counted; spread = min–max over rounds.",
         "In-process: the same ASGI app called directly in the harness (no socket, no server), "
-        "CPU µs per call, best of 5 batches of 4,000 calls per round (noise only adds time), "
+        "CPU µs per call, best of 5 batches of 4,000 calls per round, batches alternating "
+        "between the apps (noise only adds time), "
         "median over rounds: the stack's own cost without the network's noise.",
     ]
     return Result(

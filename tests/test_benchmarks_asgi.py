@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from benchmarks._asgi import asgi_cpu_us_per_call, call_once
+from benchmarks._asgi import asgi_cpu_us_per_call, call_once, interleaved_costs
 from benchmarks.apps import edge
 
 
@@ -18,3 +18,12 @@ def test_asgi_cost_is_positive_and_needs_calls() -> None:
     assert asgi_cpu_us_per_call(edge.bare, 200) > 0
     with pytest.raises(ValueError, match="positive"):
         asgi_cpu_us_per_call(edge.bare, 0)
+
+
+def test_interleaved_costs_cover_every_app() -> None:
+    """Each app gets its own positive best-of cost; nothing to repeat is refused."""
+    costs = interleaved_costs({"bare": edge.bare, "hardened": edge.hardened}, 100, repeats=2)
+    assert set(costs) == {"bare", "hardened"}
+    assert all(0 < cost < float("inf") for cost in costs.values())
+    with pytest.raises(ValueError, match="positive"):
+        interleaved_costs({"bare": edge.bare}, 100, repeats=0)
