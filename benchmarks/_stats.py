@@ -10,7 +10,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Spread", "paired_differences", "paired_ratios", "percentile", "spread"]
+__all__ = [
+    "Spread",
+    "fmt_ms",
+    "fmt_pct",
+    "paired_differences",
+    "paired_ratios",
+    "percentile",
+    "spread",
+]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -82,3 +90,13 @@ def paired_differences(baseline: Sequence[float], candidate: Sequence[float]) ->
     if len(baseline) != len(candidate):
         raise ValueError(f"rounds differ: {len(baseline)} baseline vs {len(candidate)} candidate")
     return [c - b for b, c in zip(baseline, candidate, strict=True)]
+
+
+def fmt_pct(fraction: float) -> str:
+    """0.123 → '12 %'; NaN → '–'."""
+    return "–" if math.isnan(fraction) else f"{100 * fraction:.0f} %"
+
+
+def fmt_ms(seconds: float, digits: int) -> str:
+    """Seconds as milliseconds with `digits` decimals; NaN → '–'."""
+    return "–" if math.isnan(seconds) else f"{seconds * 1e3:.{digits}f}"

@@ -63,6 +63,7 @@ def test_check_targets_pass_for_a_good_shedder_and_fail_for_collapse() -> None:
     """Fast, labelled, sheddable-first rejections meet every target; mass timeouts miss them."""
     good = {
         "goodput_rps": 95.0,
+        "goodput_fraction": 0.95,
         "timeouts": 0,
         "rejected": 200,
         "admitted_p99_s": 0.1,
@@ -73,9 +74,16 @@ def test_check_targets_pass_for_a_good_shedder_and_fail_for_collapse() -> None:
             "sheddable": {"share_of_rejections": 0.97},
         },
     }
-    assert all(check_targets(good, capacity=100.0, unloaded_p99=0.05).values())
-    collapse = {**good, "goodput_rps": 20.0, "timeouts": 500, "rejected": 0, "admitted_p99_s": 0.9}
-    result = check_targets(collapse, capacity=100.0, unloaded_p99=0.05)
+    assert all(check_targets(good, unloaded_p99=0.05).values())
+    collapse = {
+        **good,
+        "goodput_rps": 20.0,
+        "goodput_fraction": 0.2,
+        "timeouts": 500,
+        "rejected": 0,
+        "admitted_p99_s": 0.9,
+    }
+    result = check_targets(collapse, unloaded_p99=0.05)
     assert result["0 timeouts"] is False
     assert result["goodput ≥ 90 % of capacity"] is False
     assert result["rejection p50 ≤ 10 ms"] is None

@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from benchmarks._stats import paired_differences, paired_ratios, percentile, spread
+from benchmarks._stats import (
+    fmt_ms,
+    fmt_pct,
+    paired_differences,
+    paired_ratios,
+    percentile,
+    spread,
+)
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -47,3 +54,11 @@ def test_paired_differences_subtract_round_by_round() -> None:
     assert paired_differences([50.0, 60.0], [55.0, 58.0]) == [5.0, -2.0]
     with pytest.raises(ValueError, match="rounds differ"):
         paired_differences([], [1.0])
+
+
+def test_formatting_shows_a_dash_for_missing_figures() -> None:
+    """Percent and millisecond cells print a dash, not 'nan', when there is no figure."""
+    assert fmt_pct(0.123) == "12 %"
+    assert fmt_ms(0.0042, 1) == "4.2"
+    assert fmt_pct(math.nan) == "–"
+    assert fmt_ms(math.nan, 0) == "–"
