@@ -185,8 +185,13 @@ def _result(
         )
         if low <= TARGET_RATIO < high:
             detail += f"; within noise: the rounds span {low:.2f}–{high:.2f}×"
-        if not met:
-            detail += "; closing it needs the stack's per-request work cut (profile the layers)"
+        if not met and asgi > TARGET_RATIO:
+            detail += "; the layers' own per-request work is over budget: profile and trim them"
+        elif not met:
+            detail += (
+                "; the layers alone are within budget in-process, so look at per-connection "
+                "work or rerun on a quieter machine"
+            )
     if missing:
         verdict = f"{verdict} for the current stack; full stack {Verdict.NOT_AVAILABLE}"
         detail += (
