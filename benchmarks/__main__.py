@@ -38,6 +38,9 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="one short round each (smoke run)")
     parser.add_argument("--only", action="append", choices=names, help="run only this comparison")
     parser.add_argument("--list", action="store_true", help="list the comparisons and exit")
+    parser.add_argument(
+        "--render", action="store_true", help="rebuild the README table from results/*.json only"
+    )
     parser.add_argument("--tool", choices=["wrk", "hey"], help="closed-loop load tool to prefer")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
     parser.add_argument(
@@ -78,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tool = find_tool(args.tool)
     if tool is None:
         print(f"make bench: {missing_tool_message()}", file=sys.stderr)
-    selected = [c for c in suite if not args.only or c.name in args.only]
+    selected = [c for c in suite if not args.only or c.name in args.only] if not args.render else []
     given = list(argv) if argv is not None else sys.argv[1:]
     command = " ".join(["python -m benchmarks", *given])
     machine = machine_info()

@@ -107,14 +107,14 @@ def _table(columns: list[str], rows: list[dict[str, str]]) -> list[str]:
 
 def render_markdown(documents: list[dict[str, Any]]) -> str:
     """The generated README section: a summary of targets, then one table per comparison."""
-    lines = ["## Targets", "", "| comparison | target | verdict | detail |", "|---|---|---|---|"]
+    lines = ["### Targets", "", "| comparison | target | verdict | detail |", "|---|---|---|---|"]
     for doc in documents:
         lines.append(
             f"| {doc['title']} | {doc['target']} | **{doc['verdict']}** | {doc['verdict_detail']} |"
         )
     for doc in documents:
         machine = doc.get("machine", {})
-        lines += ["", f"## {doc['title']}", ""]
+        lines += ["", f"### {doc['title']}", ""]
         lines += [f"Target: {doc['target']}. **{doc['verdict']}**: {doc['verdict_detail']}.", ""]
         if doc["rows"]:
             lines += [*_table(doc["columns"], doc["rows"]), ""]
@@ -131,7 +131,7 @@ def render_markdown(documents: list[dict[str, Any]]) -> str:
         machine = documents[-1].get("machine", {})
         packages = ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items() if v)
         tools = ", ".join(f"{k} {v}" for k, v in machine.get("tools", {}).items() if v)
-        lines += ["", "## Machine", ""]
+        lines += ["", "### Machine", ""]
         lines.append(f"- `nproc`: {machine.get('nproc')}; CPU: {machine.get('cpu_model')}")
         lines.append(f"- Python {machine.get('python')} on {machine.get('platform')}")
         lines.append(f"- Packages: {packages}")
