@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --strict src tests examples benchmarks
 
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

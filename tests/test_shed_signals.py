@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from hardened import ConfigError
-from hardened.shed import CoDel, Gradient2, Priority, ShedConfig, Shedder, parse_timeout
+from hardened.shed import CoDel, Gradient2, Priority, ShedConfig, Shedder
 
 
 def _shedder(**overrides: object) -> Shedder:
@@ -97,11 +97,20 @@ def test_route_priorities_and_timeouts() -> None:
     assert config.priority_for("/payments/1") is Priority.CRITICAL
     assert config.priority_for("/reports/x") is Priority.SHEDDABLE
     assert config.priority_for("/other") is Priority.STANDARD
-    assert parse_timeout("2.5") == 2.5
-    assert parse_timeout("250m") == 0.25
-    assert parse_timeout("0") == 0
-    assert parse_timeout("soon") is None
-    assert parse_timeout("inf") is None
+
+
+def test_caller_budget_headers_are_read_with_the_deadline_parsers() -> None:
+    """X-Request-Timeout (decimal) and grpc-timeout give the caller's budget; junk gives none."""
+    shedder = Shedder(ShedConfig(), Counter("rejected", "", ["reason", "priority"], registry=None))
+
+    def budget(name: bytes, value: bytes) -> float | None:
+        return shedder._headers({"path": "/", "headers": [(name, value)]})[1]
+
+    assert budget(b"x-request-timeout", b"2.5") == 2.5
+    assert budget(b"x-request-timeout", b"0") == 0
+    assert budget(b"grpc-timeout", b"250m") == 0.25
+    assert budget(b"x-request-timeout", b"soon") is None
+    assert budget(b"x-request-timeout", b"inf") is None
 
 
 @pytest.mark.parametrize(

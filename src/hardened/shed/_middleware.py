@@ -13,14 +13,13 @@ Retry-After, rendered once and cached; `Connection: close` is rate-limited (see 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import re
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened.deadline import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
 from hardened.problems import problem_response, send_problem
 from hardened.shed._config import Priority, ShedConfig
@@ -29,23 +28,9 @@ from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
 if TYPE_CHECKING:
     from hardened.service import Service
 
-__all__ = ["Shedder", "install_shed", "parse_timeout"]
+__all__ = ["Shedder", "install_shed"]
 
-_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _PRIORITIES = {p.value: p for p in Priority}
-_GRPC = re.compile(r"^(\d{1,8})([HMSmun])$")
-
-
-def parse_timeout(value: str) -> float | None:
-    """Seconds from `X-Request-Timeout` ("2.5") or gRPC's format ("250m"); None if malformed."""
-    match = _GRPC.match(value)
-    if match:
-        return int(match.group(1)) * _GRPC_UNITS[match.group(2)]
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) else None
 
 
 class Shedder:
@@ -128,7 +113,9 @@ class Shedder:
             if name == wanted_priority:
                 priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
             elif name == wanted_deadline:
-                timeout = parse_timeout(value.decode("latin-1").strip())
+                timeout = parse_request_timeout(value)
+            elif name == b"grpc-timeout" and wanted_deadline is not None:
+                timeout = parse_grpc_timeout(value)
         return priority, timeout
 
     def wrap(self, app: ASGIApp) -> ASGIApp:

@@ -1,0 +1,12 @@
+"""The comparisons `make bench` runs, in order. Adding one is adding its module here."""
+
+from __future__ import annotations
+
+from benchmarks._registry import Comparison
+
+
+def comparisons() -> tuple[Comparison, ...]:
+    """Every registered comparison (imported on call, so `import benchmarks` stays light)."""
+    from benchmarks import edge_overhead, overload, shutdown
+
+    return (edge_overhead.COMPARISON, overload.COMPARISON, shutdown.COMPARISON)
