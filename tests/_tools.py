@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
-__all__ = ["require_tool"]
+__all__ = ["in_ci", "require_tool"]
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
+    """True under CI=true, where a missing system tool fails instead of skipping."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -22,6 +23,6 @@ def require_tool(name: str, *, apt: str) -> str:
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     message = f"{test} did not run: {name} is not installed; install it with: "
     message += f"sudo apt-get install -y {apt}"
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"CI=true and {message} (.ci/run installs it)")
     pytest.skip(message)

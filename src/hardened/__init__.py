@@ -2,6 +2,7 @@
 
 from hardened.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hardened.components import Components, component
+from hardened.deadline import DeadlineConfig, deadline_scope, remaining, route_timeout
 from hardened.endpoints import EndpointsConfig
 from hardened.errors import (
     BodyTooLarge,
@@ -19,11 +20,17 @@ from hardened.errors import (
     RejectedError,
 )
 from hardened.gates import Gate, GateResult, Status, Tier, Waiver
+from hardened.lifecycle import LifecycleConfig, body_limit
+from hardened.loop import LoopConfig, offload
+from hardened.observe import SLO, ObserveConfig
 from hardened.service import Mechanism, Phase, Service
+from hardened.shed import Priority, ShedConfig
+from hardened.shutdown import ShutdownConfig, ShutdownManager
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
 
 __all__ = [
     "MIDDLEWARE_ORDER",
+    "SLO",
     "SYSTEM_CLOCK",
     "BodyTooLarge",
     "BulkheadFull",
@@ -31,6 +38,7 @@ __all__ = [
     "Clock",
     "Components",
     "ConfigError",
+    "DeadlineConfig",
     "DeadlineExceeded",
     "EndpointsConfig",
     "Gate",
@@ -41,16 +49,28 @@ __all__ = [
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "Layer",
+    "LifecycleConfig",
     "LoadShed",
+    "LoopConfig",
     "Mechanism",
+    "ObserveConfig",
     "Phase",
     "PoolExhausted",
+    "Priority",
     "RejectedError",
     "Service",
+    "ShedConfig",
+    "ShutdownConfig",
+    "ShutdownManager",
     "Status",
     "SystemClock",
     "Tier",
     "Waiver",
+    "body_limit",
     "build_stack",
     "component",
+    "deadline_scope",
+    "offload",
+    "remaining",
+    "route_timeout",
 ]
