@@ -76,9 +76,21 @@ def test_priorities_shed_sheddable_first_and_critical_last() -> None:
     assert shedder.decide(Priority.CRITICAL, 1.0) == "queue_delay"
 
 
+def test_inflight_limit_waits_for_measured_latency() -> None:
+    """Before `warmup_samples` requests finish, a burst of slow requests meets no in-flight cap."""
+    shedder = _shedder(initial_limit=20, warmup_samples=5)
+    shedder.inflight = 50
+    assert shedder.decide(Priority.STANDARD, 1.0) is None
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) is None
+    for _ in range(5):
+        shedder.limit.on_sample(1.0, inflight=3)  # app-limited: the limit itself stays 20
+    assert shedder.limit.learned
+    assert shedder.decide(Priority.STANDARD, 1.0) == "limit"
+
+
 def test_inflight_limit_applies_by_priority() -> None:
     """At half the limit sheddable is refused, at the limit standard, at twice it critical."""
-    shedder = _shedder(initial_limit=20)
+    shedder = _shedder(initial_limit=20, warmup_samples=0)
     shedder.inflight = 10
     assert shedder.decide(Priority.SHEDDABLE, 1.0) == "limit"
     assert shedder.decide(Priority.STANDARD, 1.0) is None

@@ -31,6 +31,10 @@ class ShedConfig:
     critical_queue_delay: float = 0.250
     # Gradient2 adaptive in-flight limit (Netflix concurrency-limits defaults, GATES.md).
     initial_limit: int = 20
+    # The limit is enforced once this many requests have finished: before that it rests on no
+    # measured latency (a start-up burst of slow, I/O-bound requests would meet a cap of 20),
+    # and the queue-delay signal alone protects the process.
+    warmup_samples: int = 20
     min_limit: int = 5
     max_limit: int = 1000
     smoothing: float = 0.2
@@ -59,6 +63,8 @@ class ShedConfig:
             raise ConfigError("need 0 < queue_delay_target < critical_queue_delay <= 10 s")
         if not 0 < self.queue_delay_interval <= 10:
             raise ConfigError("queue_delay_interval must be in (0, 10] seconds")
+        if self.warmup_samples < 0:
+            raise ConfigError("warmup_samples must be >= 0")
         if not 1 <= self.min_limit <= self.initial_limit <= self.max_limit <= 100_000:
             raise ConfigError("need 1 <= min_limit <= initial_limit <= max_limit <= 100000")
         if not 0 < self.smoothing <= 1 or self.rtt_tolerance < 1:

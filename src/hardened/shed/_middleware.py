@@ -13,6 +13,7 @@ Retry-After, rendered once and cached; `Connection: close` is rate-limited (see 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ class Shedder:
             max_limit=config.max_limit,
             smoothing=config.smoothing,
             tolerance=config.rtt_tolerance,
+            warmup=config.warmup_samples,
         )
         self.inflight = 0
         self.rejected_total = 0
@@ -69,6 +71,7 @@ class Shedder:
         return {
             "signal": "queue_delay+gradient2",
             "limit": round(self.limit.limit, 2),
+            "limit_learned": self.limit.learned,
             "inflight": self.inflight,
             "queue_delay_seconds": round(self.monitor.last, 6),
             "queue_delay_max_seconds": round(self.monitor.recent_max(), 6),
@@ -86,7 +89,8 @@ class Shedder:
         config = self.config
         delay = self.monitor.current(now)
         overloaded = self.codel.update(now, delay)
-        limit = self.limit.limit
+        # Before the limit has learned a latency, no in-flight bound applies (inf).
+        limit = self.limit.limit if self.limit.learned else math.inf
         inflight = self.inflight
         if priority is Priority.CRITICAL:
             if delay >= config.critical_queue_delay:

@@ -112,8 +112,10 @@ class Gradient2:
         "limit",
         "max_limit",
         "min_limit",
+        "samples",
         "smoothing",
         "tolerance",
+        "warmup",
     )
 
     def __init__(
@@ -124,8 +126,11 @@ class Gradient2:
         max_limit: int,
         smoothing: float,
         tolerance: float,
+        warmup: int = 0,
     ) -> None:
         self.limit = float(initial)
+        self.samples = 0
+        self.warmup = warmup
         self.min_limit = min_limit
         self.max_limit = max_limit
         self.smoothing = smoothing
@@ -138,10 +143,16 @@ class Gradient2:
         """(long, short) RTT averages in seconds."""
         return self._long, self._short
 
+    @property
+    def learned(self) -> bool:
+        """True once `warmup` requests have finished: the limit rests on measured latency."""
+        return self.samples >= self.warmup
+
     def on_sample(self, rtt: float, inflight: int) -> None:
         """Update the limit with one finished request's latency and the in-flight count."""
         if rtt <= 0:
             return
+        self.samples += 1
         if self._long == 0.0:
             self._long = self._short = rtt
         self._short += (rtt - self._short) * 0.1  # about 10 samples
