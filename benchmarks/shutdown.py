@@ -151,6 +151,10 @@ def _result(
         f"stream of {STREAM_RPS:.0f} fast requests/s on 4 warm connections from "
         f"{SIGNAL_AFTER_S} s before the signal to {PROPAGATION_S:.0f} s after it.",
         "Exit code as the parent sees it: -15 = killed by SIGTERM (143 in a shell).",
+        "The hardened service is told it runs under an orchestrator (as in a pod): it keeps "
+        "serving through the deregistration delay (5 s, every response with Connection: close) "
+        "while the load balancer catches up, then drains; stock uvicorn closes its listener at "
+        "once, so requests the load balancer still sends are refused or reset.",
         f"{len(hardened)} interleaved rounds, a fresh server per run; failures summed over rounds.",
     ]
     return Result(

@@ -1,7 +1,9 @@
 """A slow endpoint (1 s asleep) and a fast one, for the shutdown-under-load comparison.
 
 `bare` is plain Starlette for stock uvicorn; `hardened` is `Service` with its default stack,
-served by `hardened run` (its shutdown settings, once they exist, are the defaults).
+served by `hardened run`, told it runs under an orchestrator (as `KUBERNETES_SERVICE_HOST` would
+tell it in a pod): the load balancer keeps sending new requests for a moment after SIGTERM, so
+the default deregistration delay (5 s) applies. Both variants get the same traffic.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from hardened import Service
+from hardened import Service, ShutdownConfig
 
 SLOW_S = 1.0
 
@@ -35,4 +37,4 @@ def _routes() -> list[Route]:
 
 bare = Starlette(routes=_routes())
 
-hardened = Service("bench-shutdown", routes=_routes())
+hardened = Service("bench-shutdown", routes=_routes(), shutdown=ShutdownConfig(orchestrated=True))
