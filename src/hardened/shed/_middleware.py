@@ -64,6 +64,9 @@ class Shedder:
         self.closed_total = 0
         self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
         self._answers = {}
+        # Header names encoded once (the scan runs per request).
+        self._priority_header = config.priority_header.encode() if config.priority_header else None
+        self._deadline_header = config.deadline_header.encode() if config.deadline_header else None
 
     def state(self) -> dict[str, float | int | bool | str]:
         """The mechanism-state fields published for the observe gate and /metrics."""
@@ -109,10 +112,11 @@ class Shedder:
 
     def _headers(self, scope: Scope) -> tuple[Priority, float | None]:
         config = self.config
-        priority = config.priority_for(scope["path"])
+        priority = config.priority_for(scope["path"]) if config.route_priorities else None
+        priority = priority or config.default_priority
         timeout = None
-        wanted_priority = config.priority_header.encode() if config.priority_header else None
-        wanted_deadline = config.deadline_header.encode() if config.deadline_header else None
+        wanted_priority = self._priority_header
+        wanted_deadline = self._deadline_header
         for name, value in scope["headers"]:
             if name == wanted_priority:
                 priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
@@ -132,7 +136,8 @@ class Shedder:
                 return
             loop = asyncio.get_running_loop()
             monitor = shedder.monitor
-            monitor.ensure_running(loop)
+            if monitor.loop is not loop:
+                monitor.ensure_running(loop)
             now = loop.time()
             priority, timeout = shedder._headers(scope)
             if timeout is not None and timeout <= monitor.current(now):

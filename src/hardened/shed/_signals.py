@@ -53,7 +53,7 @@ class QueueDelayMonitor:
         self.period = period
         self.codel = codel
         self.last = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
         self._due = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._max = [0.0, 0.0]  # two rotating 5 s windows: max over the last 5-10 s
@@ -61,11 +61,11 @@ class QueueDelayMonitor:
 
     def ensure_running(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start (or move) the heartbeat to `loop`."""
-        if self._loop is loop:
+        if self.loop is loop:
             return
         if self._handle is not None:
             self._handle.cancel()
-        self._loop = loop
+        self.loop = loop
         self._due = loop.time() + self.period
         self._handle = loop.call_at(self._due, self._tick)
 
@@ -74,10 +74,10 @@ class QueueDelayMonitor:
         if self._handle is not None:
             self._handle.cancel()
         self._handle = None
-        self._loop = None
+        self.loop = None
 
     def _tick(self) -> None:
-        loop = self._loop
+        loop = self.loop
         if loop is None:
             return
         now = loop.time()
@@ -94,7 +94,7 @@ class QueueDelayMonitor:
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
-        if self._loop is None:
+        if self.loop is None:
             return self.last
         return max(self.last, now - self._due)
 
