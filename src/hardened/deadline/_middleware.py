@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardened.clock import Clock, SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
@@ -22,6 +22,7 @@ from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded
 from hardened.lifecycle.routes import RouteOverrides
 from hardened.problems import send_error
+from hardened.stack import ResponseStatus, track
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -41,10 +42,10 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
-def _expire(task: asyncio.Task[Any], state: list[bool]) -> None:
+def _expire(task: asyncio.Task[Any], response: ResponseStatus, expired: list[bool]) -> None:
     """The request's timer fired: cancel its handler unless the response already started."""
-    if not state[0] and not task.done():
-        state[1] = True
+    if not response.status and not task.done():
+        expired[0] = True
         task.cancel()
 
 
@@ -116,25 +117,21 @@ class DeadlineMiddleware:
         if task is None:  # pragma: no cover - ASGI servers run each request in a task
             await self.app(scope, receive, send)
             return
-        state = [False, False]  # response started, deadline expired
-        handle = task.get_loop().call_later(timeout, _expire, task, state)
+        # Once the response has started the timer is a no-op (the status is out); it is
+        # cancelled when the request ends.
+        response = track(send)
+        expired = [False]
+        handle = task.get_loop().call_later(timeout, _expire, task, response, expired)
         token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
-
-        async def send_started(message: Message) -> None:
-            if not state[0] and message["type"] == "http.response.start":
-                state[0] = True
-                handle.cancel()
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_started)
+            await self.app(scope, receive, response)
         except asyncio.CancelledError:
-            if not state[1]:
+            if not expired[0]:
                 raise
             task.uncancel()
             self._stats.expired += 1
             spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
-            if state[0]:
+            if response.status:
                 raise spent from None
             await send_error(scope, receive, send, spent)
         finally:

@@ -14,13 +14,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
 from hardened.observe._routes import OVERFLOW, RouteTemplates, method_label
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
+from hardened.stack import track
 
 __all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "RedMiddleware"]
 
@@ -179,27 +180,22 @@ class RedMiddleware:
             return
         metrics = self._metrics
         started = self._monotonic()
-        status = 0  # 0 until the response starts
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = track(send)
+        cancelled = False
         metrics.enter()
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, response)
         except asyncio.CancelledError:
-            status = status or STATUS_CLIENT_CLOSED
+            cancelled = True
             raise
         finally:
             metrics.leave()
             ended = self._monotonic()
+            status = response.status or (STATUS_CLIENT_CLOSED if cancelled else 500)
             metrics.record(
                 method=method_label(scope["method"]),
                 route=self._routes.template(scope),
-                status=status or 500,
+                status=status,
                 duration=ended - started,
                 now=ended,
                 trace_id=_trace_id(scope) if self._exemplars else None,
