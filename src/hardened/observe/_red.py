@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened.observe._cells import CounterCells, HistogramCells
 from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
 from hardened.observe._routes import OVERFLOW, RouteTemplates, method_label
@@ -75,19 +76,35 @@ class RedMetrics:
             ["metric"],
             registry=registry,
         )
-        self.requests = Counter(
-            "http_server_requests",
-            "HTTP requests by method, route template and exact status.",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "http_server_request_duration_seconds",
-            "Time to the last response byte, by method, route template and status class.",
-            ["method", "route", "status_class"],
-            buckets=self.buckets,
-            registry=registry,
-        )
+        requests_doc = "HTTP requests by method, route template and exact status."
+        duration_doc = "Time to the last response byte, by method, route template and status class."
+        self.requests: Any
+        self.duration: Any
+        if multiprocess_dir() is not None:  # per-process files, merged at scrape time
+            self.requests = Counter(
+                "http_server_requests",
+                requests_doc,
+                ["method", "route", "status"],
+                registry=registry,
+            )
+            self.duration = Histogram(
+                "http_server_request_duration_seconds",
+                duration_doc,
+                ["method", "route", "status_class"],
+                buckets=self.buckets,
+                registry=registry,
+            )
+        else:  # the same samples from lock-free cells
+            self.requests = CounterCells(
+                "http_server_requests", requests_doc, ["method", "route", "status"], registry
+            )
+            self.duration = HistogramCells(
+                "http_server_request_duration_seconds",
+                duration_doc,
+                ["method", "route", "status_class"],
+                registry,
+                self.buckets,
+            )
         # In-flight count: a plain int read at scrape time (no lock per request); in
         # multiprocess mode a livesum Gauge, since custom collectors are not merged there.
         self.active = 0
