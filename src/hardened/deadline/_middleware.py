@@ -3,8 +3,8 @@
 Budget = the route's own timeout or the service default, lowered by an inbound
 `X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
 response starts (then it is released: the status is out); expiry cancels the handler's task
-and answers 504. One loop timer per request (uvloop's C timers measured cheaper than any
-Python-level bookkeeping, and cheaper than `asyncio.timeout`'s state machine).
+and answers 504. Requests on the service budget share one loop timer (see `_expiry`); a
+route's or caller's budget gets a loop timer of its own (cheaper than `asyncio.timeout`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hardened.clock import Clock, SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
+from hardened.deadline._expiry import EXPIRED, LIVE, ExpiryQueue
 from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded
 from hardened.lifecycle.routes import RouteOverrides
 from hardened.problems import send_error
-from hardened.stack import ResponseStatus, track
+from hardened.stack import track
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -42,10 +43,11 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
-def _expire(task: asyncio.Task[Any], response: ResponseStatus, expired: list[bool]) -> None:
-    """The request's timer fired: cancel its handler unless the response already started."""
-    if not response.status and not task.done():
-        expired[0] = True
+def _expire(entry: list[Any]) -> None:
+    """A request's own timer fired: cancel its handler unless the response already started."""
+    task: asyncio.Task[Any] = entry[1]
+    if not entry[2].status and not task.done():
+        entry[3] = EXPIRED
         task.cancel()
 
 
@@ -71,6 +73,7 @@ class DeadlineMiddleware:
         self._routes_of = routes_of if routes_of is not None else app
         self.overrides: RouteOverrides | None = None
         self._has_overrides = False
+        self._expiry = ExpiryQueue(self._default)  # the requests on the service budget
 
     def _budget_for(self, scope: Scope) -> tuple[float, str] | None:
         """(seconds, source) of this request's budget; None when it arrived already spent."""
@@ -117,16 +120,20 @@ class DeadlineMiddleware:
         if task is None:  # pragma: no cover - ASGI servers run each request in a task
             await self.app(scope, receive, send)
             return
-        # Once the response has started the timer is a no-op (the status is out); it is
-        # cancelled when the request ends.
+        # Once the response has started, expiry is a no-op (the status is out). Requests on
+        # the service budget share one timer; a route or caller budget gets its own.
         response = track(send)
-        expired = [False]
-        handle = task.get_loop().call_later(timeout, _expire, task, response, expired)
+        handle = None
+        if source == "service":
+            entry = self._expiry.add(task.get_loop(), task, response)
+        else:
+            entry = [0.0, task, response, LIVE]
+            handle = task.get_loop().call_later(timeout, _expire, entry)
         token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
         try:
             await self.app(scope, receive, response)
         except asyncio.CancelledError:
-            if not expired[0]:
+            if entry[3] != EXPIRED:
                 raise
             task.uncancel()
             self._stats.expired += 1
@@ -135,7 +142,10 @@ class DeadlineMiddleware:
                 raise spent from None
             await send_error(scope, receive, send, spent)
         finally:
-            handle.cancel()
+            if handle is None:
+                self._expiry.finish(entry)
+            else:
+                handle.cancel()
             _CURRENT.reset(token)
 
 
