@@ -93,7 +93,8 @@ class Shedder:
         delay = self.monitor.current(now)
         overloaded = self.codel.update(now, delay)
         # Before the limit has learned a latency, no in-flight bound applies (inf).
-        limit = self.limit.limit if self.limit.learned else math.inf
+        gradient = self.limit
+        limit = gradient.limit if gradient.samples >= gradient.warmup else math.inf
         inflight = self.inflight
         if priority is Priority.CRITICAL:
             if delay >= config.critical_queue_delay:
@@ -129,21 +130,24 @@ class Shedder:
     def wrap(self, app: ASGIApp) -> ASGIApp:
         shedder = self
         exempt = self.config.exempt_paths
+        monitor = self.monitor
+        # Bound once: the request path calls them without an attribute lookup each.
+        read_headers, decide, on_sample = self._headers, self.decide, self.limit.on_sample
+        running_loop = asyncio.get_running_loop
 
         async def shed(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
                 await app(scope, receive, send)
                 return
-            loop = asyncio.get_running_loop()
-            monitor = shedder.monitor
+            loop = running_loop()
             if monitor.loop is not loop:
                 monitor.ensure_running(loop)
             now = loop.time()
-            priority, timeout = shedder._headers(scope)
+            priority, timeout = read_headers(scope)
             if timeout is not None and timeout <= monitor.current(now):
                 await shedder._reject(scope, send, "deadline", priority, now)
                 return
-            reason = shedder.decide(priority, now)
+            reason = decide(priority, now)
             if reason is not None:
                 await shedder._reject(scope, send, reason, priority, now)
                 return
@@ -153,7 +157,7 @@ class Shedder:
             finally:
                 inflight = shedder.inflight
                 shedder.inflight = inflight - 1
-                shedder.limit.on_sample(loop.time() - now, inflight)
+                on_sample(loop.time() - now, inflight)
 
         return shed
 

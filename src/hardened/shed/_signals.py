@@ -94,9 +94,10 @@ class QueueDelayMonitor:
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
-        if self.loop is None:
+        late = now - self._due
+        if late <= self.last or self.loop is None:
             return self.last
-        return max(self.last, now - self._due)
+        return late
 
     def recent_max(self) -> float:
         """The largest lag seen over the last 5-10 seconds."""
@@ -153,12 +154,14 @@ class Gradient2:
         if rtt <= 0:
             return
         self.samples += 1
-        if self._long == 0.0:
-            self._long = self._short = rtt
-        self._short += (rtt - self._short) * 0.1  # about 10 samples
-        self._long += (rtt - self._long) * (2 / 601)  # about 600 samples
-        if self._long / self._short > 2:  # recover quickly from a long-gone slow period
-            self._long *= 0.95
+        long, short = self._long, self._short
+        if long == 0.0:
+            long = short = rtt
+        short += (rtt - short) * 0.1  # about 10 samples
+        long += (rtt - long) * (2 / 601)  # about 600 samples
+        if long / short > 2:  # recover quickly from a long-gone slow period
+            long *= 0.95
+        self._long, self._short = long, short
         if inflight < self.limit / 2:  # app-limited: no evidence to grow or shrink
             return
         gradient = max(0.5, min(1.0, self.tolerance * self._long / self._short))
