@@ -126,7 +126,7 @@ class RedMetrics:
             self.duration, "http_server_request_duration_seconds", budget, self.overflow
         )
         self.trackers = tuple(SLOTracker(slo) for slo in slos)
-        # (method, route, status) → (counter child, histogram child): one lookup per request.
+        # (method, route, status) → (counter inc, histogram observe): one lookup per request.
         self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def record(
@@ -153,21 +153,24 @@ class RedMetrics:
         trace_id: str | None = None,
     ) -> None:
         """`record` with positional arguments: the middleware's call, once per request."""
-        cells = self._known.get((method, route, status))
-        if cells is None:
-            cells = self._cells_for(method, route, status)
-        cells[0].inc()
-        if trace_id is None:
-            cells[1].observe(duration)
+        known = self._known.get((method, route, status))
+        if known is None:
+            count, time_it = self._cells_for(method, route, status)
         else:
-            cells[1].observe(duration, {"trace_id": trace_id})
+            count, time_it = known
+        count()
+        if trace_id is None:
+            time_it(duration)
+        else:
+            time_it(duration, {"trace_id": trace_id})
         for tracker in self.trackers:
             routes = tracker.slo.routes
             if not routes or route in routes:
                 tracker.record(now, tracker.slo.is_good(status, duration))
 
     def _cells_for(self, method: str, route: str, status: int) -> tuple[Any, Any]:
-        """The counter and histogram children of a request, remembered while within budget."""
+        """`inc` and `observe` of a request's counter and histogram children, remembered
+        (bound, so a request does no attribute lookup) while its label sets are in budget."""
         status_label, status_class = _status_labels(status)
         counted_labels = (method, route, status_label)
         timed_labels = (method, route, status_class)
@@ -180,8 +183,8 @@ class RedMetrics:
             and timed_labels in self.duration_children
             and len(self._known) < self.config.series_budget
         ):
-            self._known[(method, route, status)] = (counted, timed)
-        return counted, timed
+            self._known[(method, route, status)] = (counted.inc, timed.observe)
+        return counted.inc, timed.observe
 
     def enter(self) -> None:
         """One more request in flight."""
