@@ -162,6 +162,27 @@ async def test_spent_budget_answers_504_and_cancels_the_handler() -> None:
     assert service.report()["gates"][1]["evidence"]["expired"] == 1
 
 
+async def test_service_budget_expires_each_of_concurrent_requests() -> None:
+    """Service budget 0.2 s, three 10 s handlers at once: three 504s, none after the budget."""
+    ran.clear()
+    service = Service(
+        "svc",
+        routes=[Route("/sleepy", sleepy), Route("/budget", budget)],
+        deadline=DeadlineConfig(default_timeout=0.2),
+    )
+    loop = asyncio.get_running_loop()
+    async with client(service) as c:
+        began = loop.time()
+        answers = await asyncio.gather(*(c.get("/sleepy") for _ in range(3)))
+        elapsed = loop.time() - began
+        fast = await c.get("/budget")
+    assert [answer.status_code for answer in answers] == [504, 504, 504]
+    assert "service budget of 0.2s" in answers[0].json()["detail"]
+    assert 0.15 < elapsed < 5.0
+    assert fast.status_code == 200
+    assert service.report()["gates"][1]["evidence"]["expired"] == 3
+
+
 def test_parsers() -> None:
     """Decimal seconds and gRPC's units parse; anything else is None."""
     assert parse_request_timeout(b"1.25") == 1.25

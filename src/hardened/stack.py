@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hardened.errors import ConfigError, HardenedError
 from hardened.problems import send_error
 
-__all__ = ["MIDDLEWARE_ORDER", "ErrorMapping", "Layer", "build_stack"]
+__all__ = ["MIDDLEWARE_ORDER", "ErrorMapping", "Layer", "ResponseStatus", "build_stack", "track"]
 
 MIDDLEWARE_ORDER: tuple[str, ...] = (
     "observe",  # RED timing of everything below, shed 503s included
@@ -44,6 +44,33 @@ class Layer(Protocol):
         ...
 
 
+class ResponseStatus:
+    """A `send` that remembers the response's status; one per request, shared by the layers.
+
+    Each layer that must know whether (and how) the response started calls `track(send)`: the
+    outermost one wraps `send` once, the layers below find the same object and wrap nothing
+    more, so a response message costs one extra await instead of one per layer.
+    """
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0  # 0 until the response starts
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
+def track(send: Send) -> ResponseStatus:
+    """`send` itself when it already tracks the response (an outer layer wrapped it), else a
+    new tracker around it. Only the `send` a layer received is reused, never one from the
+    scope: a layer in between that rewrites or buffers messages gets its own tracker."""
+    return send if type(send) is ResponseStatus else ResponseStatus(send)
+
+
 class ErrorMapping:
     """Innermost layer: a `HardenedError` escaping the app becomes its one HTTP answer."""
 
@@ -54,18 +81,11 @@ class ErrorMapping:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracker = track(send)
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, tracker)
         except HardenedError as error:
-            if started:
+            if tracker.status:
                 raise
             await send_error(scope, receive, send, error)
 

@@ -3,8 +3,8 @@
 Budget = the route's own timeout or the service default, lowered by an inbound
 `X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
 response starts (then it is released: the status is out); expiry cancels the handler's task
-and answers 504. One loop timer per request (uvloop's C timers measured cheaper than any
-Python-level bookkeeping, and cheaper than `asyncio.timeout`'s state machine).
+and answers 504. Requests on the service budget share one loop timer (see `_expiry`); a
+route's or caller's budget gets a loop timer of its own (cheaper than `asyncio.timeout`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardened.clock import Clock, SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
+from hardened.deadline._expiry import EXPIRED, LIVE, ExpiryQueue
 from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded
 from hardened.lifecycle.routes import RouteOverrides
 from hardened.problems import send_error
+from hardened.stack import track
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -41,10 +43,11 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
-def _expire(task: asyncio.Task[Any], state: list[bool]) -> None:
-    """The request's timer fired: cancel its handler unless the response already started."""
-    if not state[0] and not task.done():
-        state[1] = True
+def _expire(entry: list[Any]) -> None:
+    """A request's own timer fired: cancel its handler unless the response already started."""
+    task: asyncio.Task[Any] = entry[1]
+    if not entry[2].status and not task.done():
+        entry[3] = EXPIRED
         task.cancel()
 
 
@@ -70,6 +73,7 @@ class DeadlineMiddleware:
         self._routes_of = routes_of if routes_of is not None else app
         self.overrides: RouteOverrides | None = None
         self._has_overrides = False
+        self._expiry = ExpiryQueue(self._default)  # the requests on the service budget
 
     def _budget_for(self, scope: Scope) -> tuple[float, str] | None:
         """(seconds, source) of this request's budget; None when it arrived already spent."""
@@ -116,29 +120,32 @@ class DeadlineMiddleware:
         if task is None:  # pragma: no cover - ASGI servers run each request in a task
             await self.app(scope, receive, send)
             return
-        state = [False, False]  # response started, deadline expired
-        handle = task.get_loop().call_later(timeout, _expire, task, state)
+        # Once the response has started, expiry is a no-op (the status is out). Requests on
+        # the service budget share one timer; a route or caller budget gets its own.
+        response = track(send)
+        handle = None
+        if source == "service":
+            entry = self._expiry.add(task.get_loop(), task, response)
+        else:
+            entry = [0.0, task, response, LIVE]
+            handle = task.get_loop().call_later(timeout, _expire, entry)
         token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
-
-        async def send_started(message: Message) -> None:
-            if not state[0] and message["type"] == "http.response.start":
-                state[0] = True
-                handle.cancel()
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_started)
+            await self.app(scope, receive, response)
         except asyncio.CancelledError:
-            if not state[1]:
+            if entry[3] != EXPIRED:
                 raise
             task.uncancel()
             self._stats.expired += 1
             spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
-            if state[0]:
+            if response.status:
                 raise spent from None
             await send_error(scope, receive, send, spent)
         finally:
-            handle.cancel()
+            if handle is None:
+                self._expiry.finish(entry)
+            else:
+                handle.cancel()
             _CURRENT.reset(token)
 
 

@@ -14,13 +14,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened.observe._cells import CounterCells, HistogramCells
 from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
-from hardened.observe._routes import OVERFLOW, RouteTemplates, method_label
+from hardened.observe._routes import OVERFLOW, STANDARD_METHODS, RouteTemplates
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
+from hardened.stack import track
 
 __all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "RedMiddleware"]
 
@@ -74,25 +76,41 @@ class RedMetrics:
             ["metric"],
             registry=registry,
         )
-        self.requests = Counter(
-            "http_server_requests",
-            "HTTP requests by method, route template and exact status.",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "http_server_request_duration_seconds",
-            "Time to the last response byte, by method, route template and status class.",
-            ["method", "route", "status_class"],
-            buckets=self.buckets,
-            registry=registry,
-        )
+        requests_doc = "HTTP requests by method, route template and exact status."
+        duration_doc = "Time to the last response byte, by method, route template and status class."
+        self.requests: Any
+        self.duration: Any
+        if multiprocess_dir() is not None:  # per-process files, merged at scrape time
+            self.requests = Counter(
+                "http_server_requests",
+                requests_doc,
+                ["method", "route", "status"],
+                registry=registry,
+            )
+            self.duration = Histogram(
+                "http_server_request_duration_seconds",
+                duration_doc,
+                ["method", "route", "status_class"],
+                buckets=self.buckets,
+                registry=registry,
+            )
+        else:  # the same samples from lock-free cells
+            self.requests = CounterCells(
+                "http_server_requests", requests_doc, ["method", "route", "status"], registry
+            )
+            self.duration = HistogramCells(
+                "http_server_request_duration_seconds",
+                duration_doc,
+                ["method", "route", "status_class"],
+                registry,
+                self.buckets,
+            )
         # In-flight count: a plain int read at scrape time (no lock per request); in
         # multiprocess mode a livesum Gauge, since custom collectors are not merged there.
         self.active = 0
-        self._active_gauge: Gauge | None = None
+        self.active_gauge: Gauge | None = None
         if multiprocess_dir() is not None:
-            self._active_gauge = Gauge(
+            self.active_gauge = Gauge(
                 "http_server_active_requests",
                 "Requests being served now.",
                 registry=registry,
@@ -108,6 +126,8 @@ class RedMetrics:
             self.duration, "http_server_request_duration_seconds", budget, self.overflow
         )
         self.trackers = tuple(SLOTracker(slo) for slo in slos)
+        # (method, route, status) → (counter inc, histogram observe): one lookup per request.
+        self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def record(
         self,
@@ -120,33 +140,63 @@ class RedMetrics:
         trace_id: str | None = None,
     ) -> None:
         """Count one finished request (also the entry point of synthetic-stream tests)."""
-        status_label, status_class = _status_labels(status)
-        self.request_children.child(
-            (method, route, status_label), (method, OVERFLOW, status_class)
-        ).inc()
-        histogram = self.duration_children.child(
-            (method, route, status_class), (method, OVERFLOW, status_class)
-        )
-        if trace_id is None:
-            histogram.observe(duration)
+        self.observe(method, route, status, duration, now, trace_id=trace_id)
+
+    def observe(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        duration: float,
+        now: float,
+        *,
+        trace_id: str | None = None,
+    ) -> None:
+        """`record` with positional arguments: the middleware's call, once per request."""
+        known = self._known.get((method, route, status))
+        if known is None:
+            count, time_it = self._cells_for(method, route, status)
         else:
-            histogram.observe(duration, {"trace_id": trace_id})
+            count, time_it = known
+        count()
+        if trace_id is None:
+            time_it(duration)
+        else:
+            time_it(duration, {"trace_id": trace_id})
         for tracker in self.trackers:
             routes = tracker.slo.routes
             if not routes or route in routes:
                 tracker.record(now, tracker.slo.is_good(status, duration))
 
+    def _cells_for(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """`inc` and `observe` of a request's counter and histogram children, remembered
+        (bound, so a request does no attribute lookup) while its label sets are in budget."""
+        status_label, status_class = _status_labels(status)
+        counted_labels = (method, route, status_label)
+        timed_labels = (method, route, status_class)
+        overflow_labels = (method, OVERFLOW, status_class)
+        counted = self.request_children.child(counted_labels, overflow_labels)
+        timed = self.duration_children.child(timed_labels, overflow_labels)
+        # An over-budget label set is not remembered: each of its requests counts an overflow.
+        if (
+            counted_labels in self.request_children
+            and timed_labels in self.duration_children
+            and len(self._known) < self.config.series_budget
+        ):
+            self._known[(method, route, status)] = (counted.inc, timed.observe)
+        return counted.inc, timed.observe
+
     def enter(self) -> None:
         """One more request in flight."""
         self.active += 1
-        if self._active_gauge is not None:
-            self._active_gauge.inc()
+        if self.active_gauge is not None:
+            self.active_gauge.inc()
 
     def leave(self) -> None:
         """One request fewer in flight."""
         self.active -= 1
-        if self._active_gauge is not None:
-            self._active_gauge.dec()
+        if self.active_gauge is not None:
+            self.active_gauge.dec()
 
     def series(self) -> dict[str, int]:
         """Label sets in use per metric (the budget applies to each)."""
@@ -172,36 +222,37 @@ class RedMiddleware:
         self._routes = routes
         self._monotonic = monotonic
         self._exemplars = metrics.config.exemplars
+        self._gauge = metrics.active_gauge  # multiprocess mode only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         metrics = self._metrics
+        gauge = self._gauge
         started = self._monotonic()
-        status = 0  # 0 until the response starts
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        metrics.enter()
+        response = track(send)
+        cancelled = False
+        metrics.active += 1  # enter(), inlined
+        if gauge is not None:
+            gauge.inc()
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, response)
         except asyncio.CancelledError:
-            status = status or STATUS_CLIENT_CLOSED
+            cancelled = True
             raise
         finally:
-            metrics.leave()
+            metrics.active -= 1  # leave(), inlined
+            if gauge is not None:
+                gauge.dec()
             ended = self._monotonic()
-            metrics.record(
-                method=method_label(scope["method"]),
-                route=self._routes.template(scope),
-                status=status or 500,
-                duration=ended - started,
-                now=ended,
+            method = scope["method"]
+            metrics.observe(
+                method if method in STANDARD_METHODS else "_OTHER",
+                self._routes.template(scope),
+                response.status or (STATUS_CLIENT_CLOSED if cancelled else 500),
+                ended - started,
+                ended,
                 trace_id=_trace_id(scope) if self._exemplars else None,
             )
 

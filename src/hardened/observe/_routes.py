@@ -73,6 +73,7 @@ class RouteTemplates:
     def __init__(self, app: Any) -> None:
         self._app = app
         self._table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
+        self._single: dict[int, str] = {}
         self._keep: list[Any] = []  # holds the route objects so their ids stay unique
         self._rebuilds = 0
         self._built = False
@@ -93,12 +94,17 @@ class RouteTemplates:
         for route, template in pairs:
             table.setdefault(id(route), []).append((template, compile_path(template)[0]))
         self._table = table
+        self._single = {key: entries[0][0] for key, entries in table.items() if len(entries) == 1}
         self._keep = [route for route, _ in pairs]
         self._built = True
 
     def template(self, scope: Scope) -> str:
         """The label for the request whose routing filled `scope`."""
         route = scope.get("route")
+        single = self._single.get(id(route))  # routes mounted once: nearly every request
+        return single if single is not None else self._template(scope, route)
+
+    def _template(self, scope: Scope, route: Any) -> str:
         if route is None:
             return SHED if "hardened.shed" in scope else UNMATCHED
         entries = self._table.get(id(route))

@@ -38,6 +38,10 @@ class BoundedChildren(Generic[C]):
     def __len__(self) -> int:
         return len(self._children) + len(self._overflow)
 
+    def __contains__(self, labels: object) -> bool:
+        """Whether `labels` has its own child (within the budget)."""
+        return labels in self._children
+
     def child(self, labels: tuple[str, ...], overflow_labels: tuple[str, ...]) -> C:
         """The child for `labels`, or the overflow child once the budget is spent."""
         found = self._children.get(labels)

@@ -64,6 +64,9 @@ class Shedder:
         self.closed_total = 0
         self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
         self._answers = {}
+        # Header names encoded once (the scan runs per request).
+        self._priority_header = config.priority_header.encode() if config.priority_header else None
+        self._deadline_header = config.deadline_header.encode() if config.deadline_header else None
 
     def state(self) -> dict[str, float | int | bool | str]:
         """The mechanism-state fields published for the observe gate and /metrics."""
@@ -90,7 +93,8 @@ class Shedder:
         delay = self.monitor.current(now)
         overloaded = self.codel.update(now, delay)
         # Before the limit has learned a latency, no in-flight bound applies (inf).
-        limit = self.limit.limit if self.limit.learned else math.inf
+        gradient = self.limit
+        limit = gradient.limit if gradient.samples >= gradient.warmup else math.inf
         inflight = self.inflight
         if priority is Priority.CRITICAL:
             if delay >= config.critical_queue_delay:
@@ -109,10 +113,11 @@ class Shedder:
 
     def _headers(self, scope: Scope) -> tuple[Priority, float | None]:
         config = self.config
-        priority = config.priority_for(scope["path"])
+        priority = config.priority_for(scope["path"]) if config.route_priorities else None
+        priority = priority or config.default_priority
         timeout = None
-        wanted_priority = config.priority_header.encode() if config.priority_header else None
-        wanted_deadline = config.deadline_header.encode() if config.deadline_header else None
+        wanted_priority = self._priority_header
+        wanted_deadline = self._deadline_header
         for name, value in scope["headers"]:
             if name == wanted_priority:
                 priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
@@ -125,20 +130,24 @@ class Shedder:
     def wrap(self, app: ASGIApp) -> ASGIApp:
         shedder = self
         exempt = self.config.exempt_paths
+        monitor = self.monitor
+        # Bound once: the request path calls them without an attribute lookup each.
+        read_headers, decide, on_sample = self._headers, self.decide, self.limit.on_sample
+        running_loop = asyncio.get_running_loop
 
         async def shed(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
                 await app(scope, receive, send)
                 return
-            loop = asyncio.get_running_loop()
-            monitor = shedder.monitor
-            monitor.ensure_running(loop)
+            loop = running_loop()
+            if monitor.loop is not loop:
+                monitor.ensure_running(loop)
             now = loop.time()
-            priority, timeout = shedder._headers(scope)
+            priority, timeout = read_headers(scope)
             if timeout is not None and timeout <= monitor.current(now):
                 await shedder._reject(scope, send, "deadline", priority, now)
                 return
-            reason = shedder.decide(priority, now)
+            reason = decide(priority, now)
             if reason is not None:
                 await shedder._reject(scope, send, reason, priority, now)
                 return
@@ -148,7 +157,7 @@ class Shedder:
             finally:
                 inflight = shedder.inflight
                 shedder.inflight = inflight - 1
-                shedder.limit.on_sample(loop.time() - now, inflight)
+                on_sample(loop.time() - now, inflight)
 
         return shed
 

@@ -53,7 +53,7 @@ class QueueDelayMonitor:
         self.period = period
         self.codel = codel
         self.last = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
         self._due = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._max = [0.0, 0.0]  # two rotating 5 s windows: max over the last 5-10 s
@@ -61,11 +61,11 @@ class QueueDelayMonitor:
 
     def ensure_running(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start (or move) the heartbeat to `loop`."""
-        if self._loop is loop:
+        if self.loop is loop:
             return
         if self._handle is not None:
             self._handle.cancel()
-        self._loop = loop
+        self.loop = loop
         self._due = loop.time() + self.period
         self._handle = loop.call_at(self._due, self._tick)
 
@@ -74,10 +74,10 @@ class QueueDelayMonitor:
         if self._handle is not None:
             self._handle.cancel()
         self._handle = None
-        self._loop = None
+        self.loop = None
 
     def _tick(self) -> None:
-        loop = self._loop
+        loop = self.loop
         if loop is None:
             return
         now = loop.time()
@@ -94,9 +94,10 @@ class QueueDelayMonitor:
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
-        if self._loop is None:
+        late = now - self._due
+        if late <= self.last or self.loop is None:
             return self.last
-        return max(self.last, now - self._due)
+        return late
 
     def recent_max(self) -> float:
         """The largest lag seen over the last 5-10 seconds."""
@@ -153,12 +154,14 @@ class Gradient2:
         if rtt <= 0:
             return
         self.samples += 1
-        if self._long == 0.0:
-            self._long = self._short = rtt
-        self._short += (rtt - self._short) * 0.1  # about 10 samples
-        self._long += (rtt - self._long) * (2 / 601)  # about 600 samples
-        if self._long / self._short > 2:  # recover quickly from a long-gone slow period
-            self._long *= 0.95
+        long, short = self._long, self._short
+        if long == 0.0:
+            long = short = rtt
+        short += (rtt - short) * 0.1  # about 10 samples
+        long += (rtt - long) * (2 / 601)  # about 600 samples
+        if long / short > 2:  # recover quickly from a long-gone slow period
+            long *= 0.95
+        self._long, self._short = long, short
         if inflight < self.limit / 2:  # app-limited: no evidence to grow or shrink
             return
         gradient = max(0.5, min(1.0, self.tolerance * self._long / self._short))
