@@ -86,3 +86,21 @@ async def test_critical_header_passes_a_standard_overload() -> None:
         assert (await client.get("/x")).status_code == 503
         assert (await client.get("/x", headers={"x-priority": "critical"})).status_code == 200
         assert (await client.get("/x", headers={"x-priority": "bogus"})).status_code == 503
+
+
+def test_fast_requests_teach_the_limit_on_uvloop() -> None:
+    """Sub-millisecond requests count as latency samples on uvloop (whose loop.time() is coarse)."""
+    import uvloop
+
+    service, shedder = _service(warmup_samples=10)
+
+    async def drive() -> None:
+        transport = httpx.ASGITransport(app=service)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(12):
+                assert (await client.get("/x")).status_code == 200
+
+    uvloop.run(drive())
+    assert shedder.limit.samples == 12
+    assert shedder.limit.learned
+    assert shedder.limit.rtts[0] > 0

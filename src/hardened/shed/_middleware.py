@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
@@ -134,6 +135,7 @@ class Shedder:
         # Bound once: the request path calls them without an attribute lookup each.
         read_headers, decide, on_sample = self._headers, self.decide, self.limit.on_sample
         running_loop = asyncio.get_running_loop
+        monotonic = time.monotonic
 
         async def shed(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
@@ -152,12 +154,15 @@ class Shedder:
                 await shedder._reject(scope, send, reason, priority, now)
                 return
             shedder.inflight += 1
+            # Latency from the monotonic clock: uvloop's loop.time() moves once per loop turn
+            # (about 1 ms steps), so it would read most fast requests as taking 0 s.
+            started = monotonic()
             try:
                 await app(scope, receive, send)
             finally:
                 inflight = shedder.inflight
                 shedder.inflight = inflight - 1
-                on_sample(loop.time() - now, inflight)
+                on_sample(monotonic() - started, inflight)
 
         return shed
 
