@@ -107,6 +107,10 @@ class Comparison:
     run: Callable[[Context], Result]
     budget_seconds: float
 
+    def result(self, **fields: Any) -> Result:
+        """A `Result` of this comparison (its name, title and target filled in)."""
+        return Result(name=self.name, title=self.title, target=self.target, **fields)
+
 
 def default_stack() -> dict[str, Any]:
     """Which middleware slots and gates a fresh `Service` fills by default, right now.

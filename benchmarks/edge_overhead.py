@@ -77,10 +77,7 @@ def _check_answers(apps: dict[str, ASGIApp]) -> None:
 
 
 def _not_run(reason: str) -> Result:
-    return Result(
-        name=COMPARISON.name,
-        title=COMPARISON.title,
-        target=COMPARISON.target,
+    return COMPARISON.result(
         verdict="not run",
         verdict_detail=reason,
         columns=COLUMNS,
@@ -211,10 +208,7 @@ def _result(
         "between the apps (noise only adds time), "
         "median over rounds: the stack's own cost without the network's noise.",
     ]
-    return Result(
-        name=COMPARISON.name,
-        title=COMPARISON.title,
-        target=COMPARISON.target,
+    return COMPARISON.result(
         verdict=verdict,
         verdict_detail=detail,
         columns=COLUMNS,

@@ -268,10 +268,7 @@ def _result(
         "rejection p50 ≤ 10 ms, Retry-After on every rejection, critical ok ≥ 99 % with "
         "sheddable taking ≥ 95 % of rejections.",
     ]
-    return Result(
-        name=COMPARISON.name,
-        title=COMPARISON.title,
-        target=COMPARISON.target,
+    return COMPARISON.result(
         verdict=verdict,
         verdict_detail=detail,
         columns=COLUMNS,

@@ -157,10 +157,7 @@ def _result(
         "once, so requests the load balancer still sends are refused or reset.",
         f"{len(hardened)} interleaved rounds, a fresh server per run; failures summed over rounds.",
     ]
-    return Result(
-        name=COMPARISON.name,
-        title=COMPARISON.title,
-        target=COMPARISON.target,
+    return COMPARISON.result(
         verdict=verdict,
         verdict_detail=detail,
         columns=COLUMNS,
