@@ -1,14 +1,14 @@
 """The hardened runner behind `hardened run`: uvicorn with signals that end in exit 0.
 
 Stock uvicorn re-raises the captured SIGTERM after a graceful shutdown, so the process dies
-*by the signal* (exit 143) even when every request was answered. This runner flips readiness
-on the first signal, lets uvicorn drain, and exits 0; the admin listener (`/gates`,
+*by the signal* (exit 143) even when every request was answered. This runner hands the first
+signal to the service's shutdown sequence (`hardened.shutdown`: readiness 503, deregistration
+delay, bounded drain, reverse teardown) and exits 0; the admin listener (`/gates`,
 `/metrics`) runs as a second uvicorn server on the same loop and stops last.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -47,6 +47,8 @@ class RunConfig:
     admin_port: int | None = 9000
     # None: the service's LifecycleConfig.keep_alive_timeout (65 s, above AWS ALB's 60 s).
     timeout_keep_alive: float | None = None
+    # uvicorn's own drain, used only when the service has no shutdown mechanism
+    # (`Service(shutdown=None)`); otherwise ShutdownConfig.drain_timeout is in force.
     drain_timeout: float = 17.0
     http: str = "auto"
     loop: str = "auto"
@@ -199,14 +201,5 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
 
 def run(service: Service, config: RunConfig) -> int:
     """Serve `service` until a signal ends it; the process exit code (0 after a clean drain)."""
-    server = build_server(service, config)
-    server.run()
-    if server.started is False and not server.should_exit:
-        return 1
+    build_server(service, config).run()  # a failed start-up exits 3 from inside uvicorn
     return 0
-
-
-def serve_in_loop(service: Service, config: RunConfig) -> asyncio.Task[None]:
-    """Start serving inside an already running loop (embedding, tests)."""
-    server = build_server(service, config)
-    return asyncio.get_running_loop().create_task(server.serve())
