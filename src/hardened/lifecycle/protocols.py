@@ -119,6 +119,7 @@ class _EdgeMixin(asyncio.Protocol):
         self._last_read = 0.0
         self._closing = False
         self._discarding = False
+        self._app_not_reading = False  # seen at the last body check: the client was not stalling
 
     # -- parser-specific state ---------------------------------------------------------------
 
@@ -191,8 +192,14 @@ class _EdgeMixin(asyncio.Protocol):
         cycle = self.cycle
         if self.flow.read_paused or getattr(cycle, "waiting_for_100_continue", False):
             # The application is not reading (yet): the client is not the one stalling.
+            self._app_not_reading = True
             self._arm(self._body_timeout)
             return
+        if self._app_not_reading:
+            # The application started reading since the last check (e.g. 100 Continue just
+            # went out): the client's full body timeout counts from now.
+            self._app_not_reading = False
+            self._last_read = now
         left = self._body_timeout - (now - self._last_read)
         if left > 0:
             self._arm(left)
