@@ -17,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from hardened.testing import free_port, run_server
+from hardened.testing import free_port, free_ports, run_server
 from tests._tools import in_ci
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
@@ -143,7 +143,7 @@ def test_pid1_without_a_handler_fails_the_gate_and_really_ignores_sigterm(
 @needs_unshare
 def test_shell_as_pid1_fails_the_gate_and_does_not_forward_sigterm(repo_root: Path) -> None:
     """`sh -c "hardened run ...; true"` as PID 1: the gate fails; SIGTERM to PID 1 is lost."""
-    port, admin = free_port(), free_port()
+    port, admin = free_ports(2)
     command = f"{sys.executable} -m hardened run {APP} --port {port} --admin-port {admin}; true"
     process = subprocess.Popen([*UNSHARE, "sh", "-c", command], cwd=repo_root)
     try:

@@ -111,20 +111,6 @@ def test_route_priorities_and_timeouts() -> None:
     assert config.priority_for("/other") is Priority.STANDARD
 
 
-def test_caller_budget_headers_are_read_with_the_deadline_parsers() -> None:
-    """X-Request-Timeout (decimal) and grpc-timeout give the caller's budget; junk gives none."""
-    shedder = Shedder(ShedConfig(), Counter("rejected", "", ["reason", "priority"], registry=None))
-
-    def budget(name: bytes, value: bytes) -> float | None:
-        return shedder._headers({"path": "/", "headers": [(name, value)]})[1]
-
-    assert budget(b"x-request-timeout", b"2.5") == 2.5
-    assert budget(b"x-request-timeout", b"0") == 0
-    assert budget(b"grpc-timeout", b"250m") == 0.25
-    assert budget(b"x-request-timeout", b"soon") is None
-    assert budget(b"x-request-timeout", b"inf") is None
-
-
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -11,8 +11,8 @@ the same order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,7 +49,8 @@ class ResponseStatus:
 
     Each layer that must know whether (and how) the response started calls `track(send)`: the
     outermost one wraps `send` once, the layers below find the same object and wrap nothing
-    more, so a response message costs one extra await instead of one per layer.
+    more. It is not a coroutine of its own: a call returns the wrapped `send`'s awaitable, so
+    a response message costs one Python call, not one more coroutine.
     """
 
     __slots__ = ("send", "status")
@@ -58,10 +59,10 @@ class ResponseStatus:
         self.send = send
         self.status = 0  # 0 until the response starts
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-        await self.send(message)
+        return self.send(message)
 
 
 def track(send: Send) -> ResponseStatus:
@@ -91,13 +92,37 @@ class ErrorMapping:
 
 
 def build_stack(app: ASGIApp, layers: Mapping[str, Layer]) -> ASGIApp:
-    """Wrap `app` with `layers` in the fixed order, whatever order they were given in."""
+    """Wrap `app` with `layers` in the fixed order, whatever order they were given in.
+
+    Neighbouring default layers of the outer slots (those marked `edge_stage`) run as one
+    `FusedEdge` coroutine; any other layer is its own middleware, in its slot's place.
+    """
+    from hardened._edge import FusedEdge
+
     unknown = sorted(set(layers) - set(MIDDLEWARE_ORDER))
     if unknown:
         raise ConfigError(f"unknown middleware slots {unknown}; slots are {MIDDLEWARE_ORDER}")
-    wrapped: ASGIApp = ErrorMapping(app)
+    wrapped: ASGIApp = app
+    errors_mapped = False  # ErrorMapping sits right above the application, placed once
+    run: dict[str, Any] = {}  # slot → edge stage, innermost first, waiting to be fused
+
+    def fuse() -> None:
+        nonlocal wrapped, errors_mapped
+        if run:
+            wrapped = FusedEdge(wrapped, **run, map_errors=not errors_mapped)
+            errors_mapped = True
+            run.clear()
+
     for slot in reversed(MIDDLEWARE_ORDER):
         layer = layers.get(slot)
-        if layer is not None:
-            wrapped = layer.wrap(wrapped)
-    return wrapped
+        if layer is None:
+            continue
+        if getattr(layer, "edge_stage", False):
+            run[slot] = layer
+            continue
+        fuse()
+        if not errors_mapped:
+            wrapped, errors_mapped = ErrorMapping(wrapped), True
+        wrapped = layer.wrap(wrapped)
+    fuse()
+    return wrapped if errors_mapped else ErrorMapping(wrapped)

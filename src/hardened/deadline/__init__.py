@@ -24,7 +24,6 @@ from hardened.deadline._headers import (
     parse_grpc_timeout,
     parse_request_timeout,
 )
-from hardened.deadline._middleware import DeadlineMiddleware
 from hardened.deadline._wiring import DeadlineConsumer
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "DeadlineConfig",
     "DeadlineConsumer",
     "DeadlineGate",
-    "DeadlineMiddleware",
     "cap",
     "current_budget",
     "deadline_scope",

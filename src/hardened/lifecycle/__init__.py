@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hardened.lifecycle.config import LifecycleConfig, MiB, body_limit
-from hardened.lifecycle.edge import LifecycleMiddleware
 from hardened.lifecycle.gate import Lifecycle, LifecycleGate
 from hardened.lifecycle.process import ProcessFacts, inspect_process
 
@@ -20,7 +19,6 @@ __all__ = [
     "Lifecycle",
     "LifecycleConfig",
     "LifecycleGate",
-    "LifecycleMiddleware",
     "MiB",
     "ProcessFacts",
     "RunConfig",

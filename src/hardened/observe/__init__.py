@@ -5,7 +5,7 @@ from hardened.observe._gate import ObserveGate
 from hardened.observe._install import Observability, install_observe
 from hardened.observe._mechanisms import MechanismStates, StateReader, StateValue
 from hardened.observe._multiprocess import multiprocess_evidence, sweep_dead_processes
-from hardened.observe._red import ObserveLayer, RedMetrics, RedMiddleware
+from hardened.observe._red import ObserveLayer, RedMetrics
 from hardened.observe._routes import OVERFLOW, UNMATCHED, RouteTemplates, method_label
 from hardened.observe._slo import BURN_WINDOWS, SLOTracker
 
@@ -22,7 +22,6 @@ __all__ = [
     "ObserveGate",
     "ObserveLayer",
     "RedMetrics",
-    "RedMiddleware",
     "RouteTemplates",
     "SLOTracker",
     "StateReader",

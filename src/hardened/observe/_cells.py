@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["CounterCells", "HistogramCells"]
+__all__ = ["CountedTiming", "CounterCells", "HistogramCells"]
 
 
 def _use_created() -> bool:
@@ -63,6 +63,26 @@ class HistogramCell:
         self.counts[index] += 1.0
         if exemplar:
             self.exemplars[index] = Exemplar(exemplar, amount, time.time())
+
+
+class CountedTiming:
+    """One request's two cells (its counter and its histogram) updated in one call."""
+
+    __slots__ = ("bounds", "counter", "histogram")
+
+    def __init__(self, counter: CounterCell, histogram: HistogramCell) -> None:
+        self.counter = counter
+        self.histogram = histogram
+        self.bounds = histogram.bounds
+
+    def __call__(self, amount: float) -> None:
+        """Count one request that took `amount` seconds."""
+        self.counter.value += 1.0
+        histogram = self.histogram
+        index = bisect_left(self.bounds, amount)
+        histogram.sum += amount
+        if amount <= self.bounds[index]:  # NaN: added to the sum only
+            histogram.counts[index] += 1.0
 
 
 class _Cells(Collector):

@@ -41,7 +41,7 @@ def install_observe(
     if config is not None:
         metrics = RedMetrics(service.metrics_registry, config, slos)
         routes = RouteTemplates(service.app)
-        service.add_layer(ObserveLayer(metrics, routes, service.clock.monotonic))
+        service.add_layer(ObserveLayer(metrics, routes, service.clock))
         if metrics.trackers:
             service.metrics_registry.register(
                 SLOCollector(metrics.trackers, service.clock.monotonic)

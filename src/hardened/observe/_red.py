@@ -1,30 +1,36 @@
-"""RED metrics and the pure ASGI middleware of the `observe` slot (outermost in the stack).
+"""RED metrics and the layer of the `observe` slot (outermost in the stack).
 
-Per request: two cached label children (counter and histogram), the active gauge, one
-monotonic read at each end, and one ring update per SLO — a few microseconds. The duration is
-measured to the last body byte; shed 503s and every error below are counted.
+Per request (the observe stage of `hardened._edge.FusedEdge`): two cached label children
+(counter and histogram), the active count, one clock read at each end, and one ring update per
+SLO — a few microseconds. The duration is measured to the last body byte; shed 503s and every
+error below are counted.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from hardened.observe._cells import CounterCells, HistogramCells
+from hardened.clock import Clock
+from hardened.observe._cells import (
+    CountedTiming,
+    CounterCell,
+    CounterCells,
+    HistogramCell,
+    HistogramCells,
+)
 from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
-from hardened.observe._routes import OVERFLOW, STANDARD_METHODS, RouteTemplates
+from hardened.observe._routes import OVERFLOW, RouteTemplates
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
-from hardened.stack import track
 
-__all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "RedMiddleware"]
+__all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "trace_id_of"]
 
 # nginx's code for a client that went away before the answer; never an SLO error.
 STATUS_CLIENT_CLOSED = 499
@@ -38,14 +44,11 @@ def _status_labels(status: int) -> tuple[str, str]:
     return "_OTHER", "_OTHER"
 
 
-def _trace_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"traceparent":
-            parts = value.split(b"-")
-            if len(parts) >= 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
-                trace: str = parts[1].decode("latin-1")
-                return trace
-            return None
+def trace_id_of(traceparent: bytes) -> str | None:
+    """The trace id of a W3C `traceparent` header value, or None when it has none."""
+    parts = traceparent.split(b"-")
+    if len(parts) >= 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
+        return parts[1].decode("latin-1")
     return None
 
 
@@ -126,8 +129,8 @@ class RedMetrics:
             self.duration, "http_server_request_duration_seconds", budget, self.overflow
         )
         self.trackers = tuple(SLOTracker(slo) for slo in slos)
-        # (method, route, status) → (counter inc, histogram observe): one lookup per request.
-        self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # (method, route, status) → one call counting and timing a request (no exemplar).
+        self._known: dict[tuple[str, str, int], Callable[[float], None]] = {}
 
     def record(
         self,
@@ -152,16 +155,15 @@ class RedMetrics:
         *,
         trace_id: str | None = None,
     ) -> None:
-        """`record` with positional arguments: the middleware's call, once per request."""
-        known = self._known.get((method, route, status))
-        if known is None:
-            count, time_it = self._cells_for(method, route, status)
-        else:
-            count, time_it = known
-        count()
+        """`record` with positional arguments: the edge's call, once per request."""
         if trace_id is None:
-            time_it(duration)
+            counted_timing = self._known.get((method, route, status))
+            if counted_timing is None:
+                counted_timing = self._remember(method, route, status)
+            counted_timing(duration)
         else:
+            count, time_it = self._cells_for(method, route, status)
+            count()
             time_it(duration, {"trace_id": trace_id})
         for tracker in self.trackers:
             routes = tracker.slo.routes
@@ -169,22 +171,36 @@ class RedMetrics:
                 tracker.record(now, tracker.slo.is_good(status, duration))
 
     def _cells_for(self, method: str, route: str, status: int) -> tuple[Any, Any]:
-        """`inc` and `observe` of a request's counter and histogram children, remembered
-        (bound, so a request does no attribute lookup) while its label sets are in budget."""
+        """`inc` and `observe` of a request's counter and histogram children (the overflow
+        series' once a metric is over its budget)."""
         status_label, status_class = _status_labels(status)
-        counted_labels = (method, route, status_label)
-        timed_labels = (method, route, status_class)
         overflow_labels = (method, OVERFLOW, status_class)
-        counted = self.request_children.child(counted_labels, overflow_labels)
-        timed = self.duration_children.child(timed_labels, overflow_labels)
-        # An over-budget label set is not remembered: each of its requests counts an overflow.
+        counted = self.request_children.child((method, route, status_label), overflow_labels)
+        timed = self.duration_children.child((method, route, status_class), overflow_labels)
+        return counted.inc, timed.observe
+
+    def _remember(self, method: str, route: str, status: int) -> Callable[[float], None]:
+        """The one call that counts and times a request of this label set, remembered while
+        its series are within budget (an over-budget request counts an overflow each time)."""
+        count, time_it = self._cells_for(method, route, status)
+        counted_timing: Callable[[float], None]
+        counter, histogram = getattr(count, "__self__", None), getattr(time_it, "__self__", None)
+        if isinstance(counter, CounterCell) and isinstance(histogram, HistogramCell):
+            counted_timing = CountedTiming(counter, histogram)
+        else:  # prometheus-client children (multiprocess mode)
+
+            def counted_timing(duration: float) -> None:
+                count()
+                time_it(duration)
+
+        status_label, status_class = _status_labels(status)
         if (
-            counted_labels in self.request_children
-            and timed_labels in self.duration_children
+            (method, route, status_label) in self.request_children
+            and (method, route, status_class) in self.duration_children
             and len(self._known) < self.config.series_budget
         ):
-            self._known[(method, route, status)] = (counted.inc, timed.observe)
-        return counted.inc, timed.observe
+            self._known[(method, route, status)] = counted_timing
+        return counted_timing
 
     def enter(self) -> None:
         """One more request in flight."""
@@ -206,70 +222,19 @@ class RedMetrics:
         }
 
 
-class RedMiddleware:
-    """Times every HTTP request below it and records RED metrics and SLO events."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: RedMetrics,
-        routes: RouteTemplates,
-        monotonic: Callable[[], float],
-    ) -> None:
-        self.app = app
-        self._metrics = metrics
-        self._routes = routes
-        self._monotonic = monotonic
-        self._exemplars = metrics.config.exemplars
-        self._gauge = metrics.active_gauge  # multiprocess mode only
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        metrics = self._metrics
-        gauge = self._gauge
-        started = self._monotonic()
-        response = track(send)
-        cancelled = False
-        metrics.active += 1  # enter(), inlined
-        if gauge is not None:
-            gauge.inc()
-        try:
-            await self.app(scope, receive, response)
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        finally:
-            metrics.active -= 1  # leave(), inlined
-            if gauge is not None:
-                gauge.dec()
-            ended = self._monotonic()
-            method = scope["method"]
-            metrics.observe(
-                method if method in STANDARD_METHODS else "_OTHER",
-                self._routes.template(scope),
-                response.status or (STATUS_CLIENT_CLOSED if cancelled else 500),
-                ended - started,
-                ended,
-                trace_id=_trace_id(scope) if self._exemplars else None,
-            )
-
-
 class ObserveLayer:
     """The `observe` slot: RED timing of everything below it."""
 
     slot = "observe"
 
-    def __init__(
-        self, metrics: RedMetrics, routes: RouteTemplates, monotonic: Callable[[], float]
-    ) -> None:
+    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
+
+    def __init__(self, metrics: RedMetrics, routes: RouteTemplates, clock: Clock) -> None:
         self.metrics = metrics
         self.routes = routes
-        self._monotonic = monotonic
+        self.clock = clock
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        return RedMiddleware(
-            app, metrics=self.metrics, routes=self.routes, monotonic=self._monotonic
-        )
+        from hardened._edge import FusedEdge
+
+        return FusedEdge(app, observe=self)

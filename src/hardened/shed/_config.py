@@ -52,8 +52,9 @@ class ShedConfig:
     priority_header: str | None = "x-priority"
     route_priorities: tuple[tuple[str, Priority], ...] = ()
     default_priority: Priority = Priority.STANDARD
-    # A caller's remaining budget (seconds); requests already past it are dropped (504).
-    deadline_header: str | None = "x-request-timeout"
+    # Drop (504) a request whose caller's budget (`X-Request-Timeout` / `grpc-timeout`, the
+    # deadline gate's headers) is already spent by the time it has queued.
+    drop_late: bool = True
     exempt_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -79,9 +80,9 @@ class ShedConfig:
         for prefix, priority in self.route_priorities:
             if not prefix.startswith("/") or not isinstance(priority, Priority):
                 raise ConfigError(f"route_priorities need ('/prefix', Priority), got {prefix!r}")
-        for name in (self.priority_header, self.deadline_header):
-            if name is not None and name != name.lower():
-                raise ConfigError(f"header names are lower case, got {name!r}")
+        header = self.priority_header
+        if header is not None and header != header.lower():
+            raise ConfigError(f"header names are lower case, got {header!r}")
 
     def priority_for(self, path: str) -> Priority:
         """The priority of `path` before any header says otherwise."""

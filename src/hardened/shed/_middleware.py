@@ -1,7 +1,8 @@
 """The `shed` slot: the outermost cheap rejection, before the body is read.
 
-Per request (a few µs): exempt paths pass; a request whose caller budget (`X-Request-Timeout`,
-or gRPC's format) is already spent by the queue delay is dropped with 504; otherwise its
+Per request (a few µs, the shed stage of `hardened._edge.FusedEdge`): exempt paths pass; a
+request whose caller budget (`X-Request-Timeout`, or gRPC's format) is already spent by the
+queue delay is dropped with 504; otherwise its
 priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
 interval (100 ms) until the delay has stayed above the target (20 ms) for an interval; then
 anything queued past the target is refused (sheddable for the whole episode). Critical requests are
@@ -15,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope, Send
 
-from hardened.deadline import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
 from hardened.problems import problem_response, send_problem
 from hardened.shed._config import Priority, ShedConfig
@@ -39,6 +38,7 @@ class Shedder:
     """The shedder's state (signals, in-flight, counters) and its ASGI layer."""
 
     slot = "shed"
+    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
 
     def __init__(self, config: ShedConfig, rejected: Counter) -> None:
         self.config = config
@@ -65,9 +65,6 @@ class Shedder:
         self.closed_total = 0
         self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
         self._answers = {}
-        # Header names encoded once (the scan runs per request).
-        self._priority_header = config.priority_header.encode() if config.priority_header else None
-        self._deadline_header = config.deadline_header.encode() if config.deadline_header else None
 
     def state(self) -> dict[str, float | int | bool | str]:
         """The mechanism-state fields published for the observe gate and /metrics."""
@@ -112,59 +109,45 @@ class Shedder:
             return "queue_delay"
         return "limit" if inflight >= limit else None
 
-    def _headers(self, scope: Scope) -> tuple[Priority, float | None]:
+    def priority_of(self, path: str, header: bytes | None) -> Priority:
+        """A request's priority: its route prefix's, unless its priority header names one."""
         config = self.config
-        priority = config.priority_for(scope["path"]) if config.route_priorities else None
+        priority = config.priority_for(path) if config.route_priorities else None
         priority = priority or config.default_priority
-        timeout = None
-        wanted_priority = self._priority_header
-        wanted_deadline = self._deadline_header
-        for name, value in scope["headers"]:
-            if name == wanted_priority:
-                priority = _PRIORITIES.get(value.decode("latin-1").strip().lower(), priority)
-            elif name == wanted_deadline:
-                timeout = parse_request_timeout(value)
-            elif name == b"grpc-timeout" and wanted_deadline is not None:
-                timeout = parse_grpc_timeout(value)
-        return priority, timeout
+        if header is not None:
+            priority = _PRIORITIES.get(header.decode("latin-1").strip().lower(), priority)
+        return priority
+
+    def check(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        path: str,
+        priority_header: bytes | None,
+        caller_budget: float | None,
+    ) -> tuple[str, Priority, float] | None:
+        """None to admit the request; else (reason, priority, loop time) to `refuse` it.
+
+        `loop` is the running loop; `caller_budget` is the caller's remaining budget in seconds
+        (the nearest of its timeout headers), None when it sent none.
+        """
+        monitor = self.monitor
+        if monitor.loop is not loop:
+            monitor.ensure_running(loop)
+        now = loop.time()
+        priority = self.priority_of(path, priority_header)
+        if (
+            caller_budget is not None
+            and self.config.drop_late
+            and caller_budget <= monitor.current(now)
+        ):
+            return "deadline", priority, now
+        reason = self.decide(priority, now)
+        return None if reason is None else (reason, priority, now)
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
-        shedder = self
-        exempt = self.config.exempt_paths
-        monitor = self.monitor
-        # Bound once: the request path calls them without an attribute lookup each.
-        read_headers, decide, on_sample = self._headers, self.decide, self.limit.on_sample
-        running_loop = asyncio.get_running_loop
-        monotonic = time.monotonic
+        from hardened._edge import FusedEdge
 
-        async def shed(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or (exempt and scope["path"].startswith(exempt)):
-                await app(scope, receive, send)
-                return
-            loop = running_loop()
-            if monitor.loop is not loop:
-                monitor.ensure_running(loop)
-            now = loop.time()
-            priority, timeout = read_headers(scope)
-            if timeout is not None and timeout <= monitor.current(now):
-                await shedder._reject(scope, send, "deadline", priority, now)
-                return
-            reason = decide(priority, now)
-            if reason is not None:
-                await shedder._reject(scope, send, reason, priority, now)
-                return
-            shedder.inflight += 1
-            # Latency from the monotonic clock: uvloop's loop.time() moves once per loop turn
-            # (about 1 ms steps), so it would read most fast requests as taking 0 s.
-            started = monotonic()
-            try:
-                await app(scope, receive, send)
-            finally:
-                inflight = shedder.inflight
-                shedder.inflight = inflight - 1
-                on_sample(monotonic() - started, inflight)
-
-        return shed
+        return FusedEdge(app, shed=self)
 
     def _should_close(self, scope: Scope, now: float) -> bool:
         for name, value in scope["headers"]:
@@ -193,9 +176,10 @@ class Shedder:
             answer = self._answers[key] = problem_response(error, close=close)
         return answer
 
-    async def _reject(
+    async def refuse(
         self, scope: Scope, send: Send, reason: str, priority: Priority, now: float
     ) -> None:
+        """Answer 503 (or 504 for a spent caller budget) without reading the body."""
         self.rejected_total += 1
         self._rejected[(reason, priority)].inc()
         scope["hardened.shed"] = reason

@@ -2,7 +2,7 @@
 
 from hardened.testing._clock import FakeClock
 from hardened.testing._postgres import EmbeddedPostgres, database_url
-from hardened.testing._server import RunningServer, free_port, run_server
+from hardened.testing._server import RunningServer, free_port, free_ports, run_server
 
 __all__ = [
     "EmbeddedPostgres",
@@ -10,5 +10,6 @@ __all__ = [
     "RunningServer",
     "database_url",
     "free_port",
+    "free_ports",
     "run_server",
 ]

@@ -16,15 +16,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RunningServer", "free_port", "run_server"]
+__all__ = ["RunningServer", "free_port", "free_ports", "run_server"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago on `host`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports that were free a moment ago on `host` (all bound at once,
+    so the kernel cannot hand out the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 @dataclass
@@ -99,8 +108,7 @@ def run_server(
     `command` replaces the launcher (for example to run under `unshare` or a shell), the
     `hardened run` arguments being appended to it.
     """
-    port = free_port()
-    admin_port = free_port() if admin else None
+    port, admin_port = free_ports(2) if admin else (free_port(), None)
     run_args = [app, "--port", str(port), "--admin-port", str(admin_port or 0), *args]
     launcher = list(command) if command else [sys.executable, "-m", "hardened"]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
