@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -161,7 +161,9 @@ class FusedEdge:
         if deadline is not None:
             self._default_timeout = deadline.config.default_timeout
             self._expiry = ExpiryQueue(self._default_timeout)
-        self._timeouts: RouteOverrides | None = None  # built at the first request (routes final)
+        # `@route_timeout` marks, found at the first request (the routes are final then);
+        # False when no route has one.
+        self._timeouts: RouteOverrides | Literal[False] | None = None
 
         self._lifecycle = lifecycle
         if lifecycle is not None:
@@ -232,10 +234,8 @@ class FusedEdge:
                 timeout, source = self._default_timeout, "service"
                 route_timeouts = self._timeouts
                 if route_timeouts is None:
-                    route_timeouts = self._timeouts = RouteOverrides(
-                        deadline.routes_of, ROUTE_TIMEOUT_ATTRIBUTE
-                    )
-                if route_timeouts:
+                    route_timeouts = self._route_timeouts(deadline)
+                if route_timeouts is not False:
                     route_value = route_timeouts.lookup(scope)
                     if route_value is not None:
                         timeout, source = route_value, "route"
@@ -338,14 +338,21 @@ class FusedEdge:
                 if red.active_gauge is not None:
                     red.active_gauge.dec()
                 method = scope["method"]
-                red.observe(
-                    method if method in STANDARD_METHODS else "_OTHER",
-                    self._routes.template(scope),  # type: ignore[union-attr]
-                    response.status or (STATUS_CLIENT_CLOSED if cancelled else 500),
-                    ended - now,
-                    ended,
-                    trace_id=trace_id_of(trace) if trace is not None else None,
-                )
+                if method not in STANDARD_METHODS:
+                    method = "_OTHER"
+                route = self._routes.template(scope)  # type: ignore[union-attr]
+                status = response.status or (STATUS_CLIENT_CLOSED if cancelled else 500)
+                counted_timing = red.known.get((method, route, status))
+                if counted_timing is not None and trace is None and not red.trackers:
+                    counted_timing(ended - now)  # the common case, without a call to observe
+                else:
+                    trace_id = trace_id_of(trace) if trace is not None else None
+                    red.observe(method, route, status, ended - now, ended, trace_id=trace_id)
+
+    def _route_timeouts(self, deadline: DeadlineLayer) -> RouteOverrides | Literal[False]:
+        found = RouteOverrides(deadline.routes_of, ROUTE_TIMEOUT_ATTRIBUTE)
+        self._timeouts = found if found else False
+        return self._timeouts
 
     def _find_tasks(self, loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
         self._task_of = _task_lookup(loop)

@@ -130,7 +130,8 @@ class RedMetrics:
         )
         self.trackers = tuple(SLOTracker(slo) for slo in slos)
         # (method, route, status) → one call counting and timing a request (no exemplar).
-        self._known: dict[tuple[str, str, int], Callable[[float], None]] = {}
+        # Public for the edge, which calls the remembered function itself.
+        self.known: dict[tuple[str, str, int], Callable[[float], None]] = {}
 
     def record(
         self,
@@ -157,7 +158,7 @@ class RedMetrics:
     ) -> None:
         """`record` with positional arguments: the edge's call, once per request."""
         if trace_id is None:
-            counted_timing = self._known.get((method, route, status))
+            counted_timing = self.known.get((method, route, status))
             if counted_timing is None:
                 counted_timing = self._remember(method, route, status)
             counted_timing(duration)
@@ -197,9 +198,9 @@ class RedMetrics:
         if (
             (method, route, status_label) in self.request_children
             and (method, route, status_class) in self.duration_children
-            and len(self._known) < self.config.series_budget
+            and len(self.known) < self.config.series_budget
         ):
-            self._known[(method, route, status)] = counted_timing
+            self.known[(method, route, status)] = counted_timing
         return counted_timing
 
     def enter(self) -> None:
