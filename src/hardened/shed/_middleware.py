@@ -118,6 +118,19 @@ class Shedder:
             priority = _PRIORITIES.get(header.decode("latin-1").strip().lower(), priority)
         return priority
 
+    def _calm(self, now: float) -> bool:
+        """True when `decide` would admit every priority now, read without updating anything:
+        no overload episode and none starting, the queue delay measured by the last heartbeat
+        (the next one is not late yet) at most the target, in-flight under the sheddable bound.
+        The common case of a healthy service, decided in a few attribute reads."""
+        codel, monitor, gradient = self.codel, self.monitor, self.limit
+        return (
+            not codel.overloaded
+            and codel.above_since is None
+            and now - monitor.due <= monitor.last <= self.config.queue_delay_target
+            and (self.inflight < gradient.limit / 2 or gradient.samples < gradient.warmup)
+        )
+
     def check(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -134,6 +147,8 @@ class Shedder:
         if monitor.loop is not loop:
             monitor.ensure_running(loop)
         now = loop.time()
+        if caller_budget is None and self._calm(now):
+            return None
         priority = self.priority_of(path, priority_header)
         if (
             caller_budget is not None

@@ -17,27 +17,27 @@ __all__ = ["CoDel", "Gradient2", "QueueDelayMonitor"]
 class CoDel:
     """Overloaded once the delay stays above `target` for `interval`; clear after `interval`."""
 
-    __slots__ = ("_above_since", "_below_since", "episodes", "interval", "overloaded", "target")
+    __slots__ = ("_below_since", "above_since", "episodes", "interval", "overloaded", "target")
 
     def __init__(self, target: float, interval: float) -> None:
         self.target = target
         self.interval = interval
         self.overloaded = False
         self.episodes = 0
-        self._above_since: float | None = None
+        self.above_since: float | None = None
         self._below_since: float | None = None
 
     def update(self, now: float, delay: float) -> bool:
         """Feed one delay measurement at `now`; whether the queue is overloaded."""
         if delay > self.target:
             self._below_since = None
-            if self._above_since is None:
-                self._above_since = now
-            if not self.overloaded and now - self._above_since >= self.interval:
+            if self.above_since is None:
+                self.above_since = now
+            if not self.overloaded and now - self.above_since >= self.interval:
                 self.overloaded = True
                 self.episodes += 1
         else:
-            self._above_since = None
+            self.above_since = None
             if self.overloaded:
                 if self._below_since is None:
                     self._below_since = now
@@ -54,7 +54,7 @@ class QueueDelayMonitor:
         self.codel = codel
         self.last = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
-        self._due = 0.0
+        self.due = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._max = [0.0, 0.0]  # two rotating 5 s windows: max over the last 5-10 s
         self._window = 0
@@ -66,8 +66,8 @@ class QueueDelayMonitor:
         if self._handle is not None:
             self._handle.cancel()
         self.loop = loop
-        self._due = loop.time() + self.period
-        self._handle = loop.call_at(self._due, self._tick)
+        self.due = loop.time() + self.period
+        self._handle = loop.call_at(self.due, self._tick)
 
     def stop(self) -> None:
         """Cancel the heartbeat."""
@@ -81,7 +81,7 @@ class QueueDelayMonitor:
         if loop is None:
             return
         now = loop.time()
-        lag = max(0.0, now - self._due)
+        lag = max(0.0, now - self.due)
         self.last = lag
         window = int(now // 5)
         if window != self._window:
@@ -89,12 +89,12 @@ class QueueDelayMonitor:
             self._window = window
         self._max[1] = max(self._max[1], lag)
         self.codel.update(now, lag)
-        self._due = now + self.period
-        self._handle = loop.call_at(self._due, self._tick)
+        self.due = now + self.period
+        self._handle = loop.call_at(self.due, self._tick)
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
-        late = now - self._due
+        late = now - self.due
         if late <= self.last or self.loop is None:
             return self.last
         return late
