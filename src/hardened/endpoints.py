@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from hardened.gates import Tier
 if TYPE_CHECKING:
     from hardened.service import Service
 
-__all__ = ["AdminApp", "EndpointsConfig", "send_json"]
+__all__ = ["AdminApp", "EndpointsConfig", "public_probes", "send_json"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +49,25 @@ async def send_json(send: Send, status: int, document: Any) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+Probe = Callable[[Scope, Send, "Service"], Awaitable[None]]
+
+
+def public_probes(endpoints: EndpointsConfig) -> dict[str, Probe]:
+    """The endpoints the public port answers before the middleware stack, by path."""
+
+    async def liveness(scope: Scope, send: Send, service: Service) -> None:
+        await send_liveness(send)
+
+    async def readiness(scope: Scope, send: Send, service: Service) -> None:
+        await send_readiness(send, service)
+
+    probes: dict[str, Probe] = {endpoints.livez_path: liveness, endpoints.readyz_path: readiness}
+    if endpoints.admin_on_public_port:
+        probes[endpoints.gates_path] = send_gates
+        probes[endpoints.metrics_path] = send_metrics
+    return probes
 
 
 async def send_liveness(send: Send) -> None:

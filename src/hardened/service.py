@@ -23,13 +23,7 @@ from hardened._lifespan import InnerLifespan
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
-from hardened.endpoints import (
-    EndpointsConfig,
-    send_gates,
-    send_liveness,
-    send_metrics,
-    send_readiness,
-)
+from hardened.endpoints import EndpointsConfig, public_probes
 from hardened.errors import ConfigError, HardenedError
 from hardened.gates import GateBoard, Tier, Waiver, build_report
 from hardened.lifecycle import Lifecycle, LifecycleConfig
@@ -105,6 +99,7 @@ class Service:
         self.name = name
         self.clock = clock
         self.endpoints = endpoints or EndpointsConfig()
+        self._public_probes = public_probes(self.endpoints)  # path → answer, before the stack
         self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
         # Every mechanism publishes its state here (see hardened.observe._mechanisms).
         self.mechanisms = MechanismStates(self.metrics_registry)
@@ -184,21 +179,10 @@ class Service:
             return
         scope["hardened.service"] = self
         if kind == "http":
-            path = scope["path"]
-            endpoints = self.endpoints
-            if path == endpoints.livez_path:
-                await send_liveness(send)
+            probe = self._public_probes.get(scope["path"])
+            if probe is not None:
+                await probe(scope, send, self)
                 return
-            if path == endpoints.readyz_path:
-                await send_readiness(send, self)
-                return
-            if endpoints.admin_on_public_port:
-                if path == endpoints.gates_path:
-                    await send_gates(scope, send, self)
-                    return
-                if path == endpoints.metrics_path:
-                    await send_metrics(scope, send, self)
-                    return
         await (self._stack or self._build_stack())(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
