@@ -113,7 +113,7 @@ def _overload(shed_missing: list[str], tmp_path: Path) -> Any:
     variants = overload._variants(ctx, shed_missing)
     runs = {spec.label: [_overload_run(95.0, 0, 2000)] for spec, _ in variants}
     runs[variants[0][0].label] = [_overload_run(40.0, 2000, 0)]
-    unloaded = {"admitted_p50_s": 0.015, "admitted_p99_s": 0.03}
+    unloaded = {"sent": 300, "admitted_p50_s": 0.015, "admitted_p99_s": 0.03}
     stack: dict[str, Any] = {"layers": {}, "gates": {}}
     return overload._result(variants, runs, {}, 100.0, unloaded, 300.0, 10.0, stack, [], ctx)
 
