@@ -138,9 +138,8 @@ def test_overload_notes_say_where_admitted_latency_went() -> None:
     """A variant whose runs carry a latency split gets one note with the wait and its parts."""
     part = {"p50_s": 0.02, "p99_s": 0.08, "slowest_1pct_mean_s": 0.09}
     run = {**_overload_run(95.0, 0, 2000), "client_lag_p99_s": 0.002}
-    run["latency_split"] = {
-        name: part for name in ("client_lag", "before_handler", "handler", "after_handler")
-    }
+    parts = ("client_lag", "before_handler", "handler", "after_handler")
+    run["latency_split"] = dict.fromkeys(parts, part)
     note = overload._split_note("hardened", [run, run])
     assert note is not None
     assert "waited 20.0 ms (p50) and 80.0 ms (p99)" in note
