@@ -23,6 +23,10 @@ class Outcome:
 
     `error` is "" for an HTTP answer, else "timeout", "refused", "reset" or an exception name.
     Latency counts from the scheduled time, so a late client cannot hide server queueing.
+    `lag` is how late the client itself started the request (its own loop's delay). `split`,
+    when the server sent `X-Bench-Timing` (see benchmarks/apps/overload.py), divides the
+    latency from that start into: before the handler (socket buffers, the server loop's queue,
+    the edge layers), the handler, and after it (writing, the client reading).
     """
 
     due: float
@@ -31,6 +35,8 @@ class Outcome:
     error: str = ""
     priority: str = ""
     retry_after: bool = False
+    lag: float = 0.0
+    split: tuple[float, float, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,6 +71,8 @@ def poisson_schedule(rate: float, duration: float, rng: random.Random) -> list[f
     return times
 
 
+TIMING_HEADER = "x-bench-timing"  # written by benchmarks/apps/overload.py
+
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -83,25 +91,54 @@ class Client:
         """GET `path`; status and headers. Raises on connection errors (the caller bounds time)."""
         async with self._slots:
             conn = self._idle.pop() if self._idle else None
+            while conn is not None and conn[0].at_eof():  # the server closed it while idle
+                conn[1].close()
+                conn = self._idle.pop() if self._idle else None
             if conn is None:
                 conn = await asyncio.open_connection(self.host, self.port)
-            reader, writer = conn
-            keep = False
-            try:
-                extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-                request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}\r\n"
-                writer.write(request.encode("latin-1"))
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-                status, response_headers = parse_head(head)
-                framed = await _read_body(reader, status, response_headers)
-                keep = framed and response_headers.get("connection", "").lower() != "close"
-                return status, response_headers
-            finally:
-                if keep:
-                    self._idle.append(conn)
-                else:
-                    writer.close()
+            return await self._exchange(conn, path, headers)
+
+    async def _exchange(
+        self, conn: _Conn, path: str, headers: Mapping[str, str] | None
+    ) -> tuple[int, dict[str, str]]:
+        reader, writer = conn
+        keep = False
+        try:
+            extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+            request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}\r\n"
+            writer.write(request.encode("latin-1"))
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            status, response_headers = parse_head(head)
+            framed = await _read_body(reader, status, response_headers)
+            keep = framed and response_headers.get("connection", "").lower() != "close"
+            return status, response_headers
+        finally:
+            if keep:
+                self._idle.append(conn)
+            else:
+                writer.close()
+
+    async def warm(
+        self, path: str, connections: int, *, batch: int = 32, timeout_s: float = 10.0
+    ) -> int:
+        """Open `connections` new keep-alive connections (`batch` at a time), each proven by one
+        GET `path` (a cheap one) and left idle for reuse; how many are idle now.
+
+        Clients of a service under overload hold their connections open already. Without this,
+        an open-loop run starts with none, and its first second measures a storm of new
+        connections in the kernel's accept queue (uvloop accepts one per loop turn) rather
+        than the service's handling of overload on keep-alive connections.
+        """
+
+        async def one() -> None:
+            conn = await asyncio.open_connection(self.host, self.port)
+            await self._exchange(conn, path, None)
+
+        async with asyncio.timeout(timeout_s):
+            for first in range(0, connections, batch):
+                await asyncio.gather(*(one() for _ in range(min(batch, connections - first))))
+        return len(self._idle)
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -149,13 +186,27 @@ async def timed_get(
     headers: Mapping[str, str] | None = None,
 ) -> Outcome:
     """One GET bounded by `limit_s`, its latency measured from the scheduled time `start + due`."""
+    sent = time.monotonic()
+    lag = sent - start - due
     try:
         async with asyncio.timeout(limit_s):
             status, answer = await client.get(path, headers)
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-        return Outcome(due, time.monotonic() - start - due, 0, _error_name(exc), priority)
-    latency = time.monotonic() - start - due
-    return Outcome(due, latency, status, "", priority, "retry-after" in answer)
+        return Outcome(due, time.monotonic() - start - due, 0, _error_name(exc), priority, lag=lag)
+    received = time.monotonic()
+    split = _split(sent, answer.get(TIMING_HEADER), received)
+    latency = received - start - due
+    return Outcome(due, latency, status, "", priority, "retry-after" in answer, lag, split)
+
+
+def _split(sent: float, timing: str | None, received: float) -> tuple[float, float, float] | None:
+    """(before the handler, handler, after it) from the server's monotonic `start end`
+    readings (one clock on one host); None without them."""
+    try:
+        begun, ended = (float(x) for x in (timing or "").split())
+    except ValueError:
+        return None
+    return begun - sent, ended - begun, received - ended
 
 
 async def run_open_loop(

@@ -26,6 +26,19 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 writer.write(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
                 await writer.drain()
                 return
+            if b"GET /once" in head:  # keep-alive framing, then the server closes anyway
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce")
+                await writer.drain()
+                return
+            if b"GET /timed" in head:
+                now = time.monotonic()
+                timing = f"{now - 0.002:.6f} {now:.6f}".encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nX-Bench-Timing: " + timing + b"\r\n"
+                    b"Content-Length: 2\r\n\r\nok"
+                )
+                await writer.drain()
+                continue
             if b"GET /busy" in head:
                 writer.write(
                     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
@@ -106,4 +119,41 @@ async def test_client_reads_bodiless_and_unframed_answers(port: int) -> None:
     assert len(client._idle) == 1
     assert (await client.get("/unframed"))[0] == 200
     assert len(client._idle) == 0
+    client.close()
+
+
+async def test_warm_opens_connections_that_later_requests_reuse(port: int) -> None:
+    """warm() leaves that many proven connections idle; a GET then opens no new one."""
+    client = Client("127.0.0.1", port)
+    assert await client.warm("/", 5, batch=2) == 5
+    assert (await client.get("/"))[0] == 200
+    assert len(client._idle) == 5
+    client.close()
+
+
+async def test_connection_closed_while_idle_is_not_reused(port: int) -> None:
+    """An idle connection the server has closed is dropped; the next GET gets a fresh one."""
+    client = Client("127.0.0.1", port)
+    assert (await client.get("/once"))[0] == 200
+    assert len(client._idle) == 1
+    for _ in range(100):  # until the loop has seen the server's FIN
+        if client._idle[0][0].at_eof():
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.get("/"))[0] == 200
+    assert len(client._idle) == 1
+    client.close()
+
+
+async def test_timed_get_splits_latency_with_the_server_timestamps(port: int) -> None:
+    """X-Bench-Timing gives before/handler/after parts; without it there is no split."""
+    client = Client("127.0.0.1", port)
+    timed = await timed_get(client, "/timed", due=0.0, start=time.monotonic(), limit_s=5.0)
+    assert timed.split is not None
+    before, handler, after = timed.split
+    assert handler == pytest.approx(0.002, abs=1e-5)
+    assert after >= 0
+    assert before + handler + after <= timed.latency + 1e-6
+    plain = await timed_get(client, "/", due=0.0, start=time.monotonic(), limit_s=5.0)
+    assert plain.split is None
     client.close()

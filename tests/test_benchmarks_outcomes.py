@@ -35,11 +35,26 @@ def test_summarize_counts_goodput_rejections_timeouts_and_errors() -> None:
 
 
 def test_summarize_splits_by_priority() -> None:
-    """Each priority class reports its success rate and its share of all rejections."""
+    """Each priority class reports its success rate, share of rejections and admitted latency."""
     by = summarize(_outcomes(), duration=2.0)["by_priority"]
-    assert by["critical"] == {"sent": 2, "ok_fraction": 0.5, "share_of_rejections": 0.5}
+    critical = {"sent": 2, "ok_fraction": 0.5, "share_of_rejections": 0.5}
+    assert by["critical"] == {**critical, "admitted_p50_s": 0.020, "admitted_p99_s": 0.020}
+    assert by["sheddable"]["admitted_p99_s"] == 0.040
     assert by["sheddable"]["ok_fraction"] == 0.25
     assert by["sheddable"]["share_of_rejections"] == 0.5
+
+
+def test_latency_split_says_what_the_slowest_requests_waited_for() -> None:
+    """The split's parts add up per request; the slowest 1 % mean shows what made the p99."""
+    fast = [Outcome(i / 100, 0.012, 200, lag=0.001, split=(0.0, 0.01, 0.001)) for i in range(99)]
+    slow = Outcome(1.0, 0.101, 200, lag=0.001, split=(0.09, 0.01, 0.0))
+    split = summarize([*fast, slow], duration=1.0)["latency_split"]
+    assert split["before_handler"]["slowest_1pct_mean_s"] == pytest.approx(0.09)
+    assert split["before_handler"]["p50_s"] == 0.0
+    assert split["handler"]["p50_s"] == pytest.approx(0.01)
+    assert split["client_lag"]["p99_s"] == pytest.approx(0.001)
+    assert summarize([*fast[:3], Outcome(0.5, 0.01, 200)], 1.0)["latency_split"]["handler"]
+    assert summarize([Outcome(0.5, 0.01, 200)], 1.0)["latency_split"] == {}
 
 
 def test_summarize_of_nothing_has_nan_rates_not_errors() -> None:

@@ -113,7 +113,7 @@ def _overload(shed_missing: list[str], tmp_path: Path) -> Any:
     variants = overload._variants(ctx, shed_missing)
     runs = {spec.label: [_overload_run(95.0, 0, 2000)] for spec, _ in variants}
     runs[variants[0][0].label] = [_overload_run(40.0, 2000, 0)]
-    unloaded = {"admitted_p50_s": 0.015, "admitted_p99_s": 0.03}
+    unloaded = {"sent": 300, "admitted_p50_s": 0.015, "admitted_p99_s": 0.03}
     stack: dict[str, Any] = {"layers": {}, "gates": {}}
     return overload._result(variants, runs, {}, 100.0, unloaded, 300.0, 10.0, stack, [], ctx)
 
@@ -132,3 +132,16 @@ def test_overload_with_a_good_shedder_meets_every_target(tmp_path: Path) -> None
     result = _overload([], tmp_path)
     assert result.verdict == "met"
     assert result.rows[-1][overload.COLUMNS[-1]] == "6/6"
+
+
+def test_overload_notes_say_where_admitted_latency_went() -> None:
+    """A variant whose runs carry a latency split gets one note with the wait and its parts."""
+    part = {"p50_s": 0.02, "p99_s": 0.08, "slowest_1pct_mean_s": 0.09}
+    run = {**_overload_run(95.0, 0, 2000), "client_lag_p99_s": 0.002}
+    parts = ("client_lag", "before_handler", "handler", "after_handler")
+    run["latency_split"] = dict.fromkeys(parts, part)
+    note = overload._split_note("hardened", [run, run])
+    assert note is not None
+    assert "waited 20.0 ms (p50) and 80.0 ms (p99)" in note
+    assert "lag p99 2.0 ms" in note
+    assert overload._split_note("bare", [_overload_run(95.0, 0, 0)]) is None

@@ -76,6 +76,30 @@ def test_priorities_shed_sheddable_first_and_critical_last() -> None:
     assert shedder.decide(Priority.CRITICAL, 1.0) == "queue_delay"
 
 
+def test_overloaded_shedder_lets_sheddable_fill_a_drained_queue_only() -> None:
+    """In an episode sheddable passes at a delay ≤ overloaded_queue_delay, standard ≤ target."""
+    shedder = _shedder(overloaded_queue_delay=0.005)
+    shedder.codel.overloaded = True
+    shedder.monitor.last = 0.004
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) is None
+    shedder.monitor.last = 0.008
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) == "queue_delay"
+    assert shedder.decide(Priority.STANDARD, 1.0) is None
+    shedder.codel.overloaded = False
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) is None  # not overloaded: the target
+    shedder.monitor.last = 0.021
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) == "queue_delay"
+    assert shedder.decide(Priority.STANDARD, 1.0) is None  # a burst may queue to the interval
+
+
+def test_sheddable_refused_for_the_episode_when_the_drained_queue_rule_is_off() -> None:
+    """overloaded_queue_delay=0 refuses sheddable during an episode unless the beat was on time."""
+    shedder = _shedder(overloaded_queue_delay=0.0)
+    shedder.codel.overloaded = True
+    shedder.monitor.last = 0.001
+    assert shedder.decide(Priority.SHEDDABLE, 1.0) == "queue_delay"
+
+
 def test_inflight_limit_waits_for_measured_latency() -> None:
     """Before `warmup_samples` requests finish, a burst of slow requests meets no in-flight cap."""
     shedder = _shedder(initial_limit=20, warmup_samples=5)
@@ -116,6 +140,8 @@ def test_route_priorities_and_timeouts() -> None:
     [
         {"heartbeat": 0.5},
         {"critical_queue_delay": 0.01},
+        {"overloaded_queue_delay": 0.03},
+        {"overloaded_queue_delay": -0.001},
         {"min_limit": 30},
         {"retry_after": (0, 5)},
         {"priority_header": "X-Priority"},

@@ -2,6 +2,12 @@
 
 `bare` is plain Starlette (served by stock uvicorn, with and without `--limit-concurrency`);
 `hardened` is `Service` with its default stack, shedder included once it exists.
+
+Each answer carries `X-Bench-Timing: <start> <end>`, two CLOCK_MONOTONIC readings in seconds
+(one clock for every process on the host, so the client can subtract them from its own): when
+the handler started and when it finished. The client splits each request's latency with them:
+before the handler (socket buffers, the loop's queue, parsing, the edge layers, the shedder's
+decision), the handler, and after it (writing the answer, the client reading it).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from benchmarks._client import TIMING_HEADER
 from hardened import Service
 
 WORK_CPU_S = 0.010
@@ -26,9 +33,11 @@ def burn(seconds: float) -> None:
 
 
 async def work(request: Request) -> Response:
-    """10 ms of CPU on the event loop, then a short answer."""
+    """10 ms of CPU on the event loop, then a short answer with the server's timestamps."""
+    start = time.monotonic()
     burn(WORK_CPU_S)
-    return PlainTextResponse("done")
+    timing = f"{start:.6f} {time.monotonic():.6f}"
+    return PlainTextResponse("done", headers={TIMING_HEADER: timing})
 
 
 def _routes() -> list[Route]:

@@ -2,13 +2,13 @@
 
 Per request (a few µs, the shed stage of `hardened._edge.FusedEdge`): exempt paths pass; a
 request whose caller budget (`X-Request-Timeout`, or gRPC's format) is already spent by the
-queue delay is dropped with 504; otherwise its
-priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
+queue delay is dropped with 504; otherwise its priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
 interval (100 ms) until the delay has stayed above the target (20 ms) for an interval; then
-anything queued past the target is refused (sheddable for the whole episode). Critical requests are
-refused only past `critical_queue_delay`. In-flight (Gradient2): sheddable at half the limit,
-standard at the limit, critical at twice it. A rejection is 503 problem+json with a jittered
-Retry-After, rendered once and cached; `Connection: close` is rate-limited (see ShedConfig).
+anything queued past the target is refused, sheddable past `overloaded_queue_delay` (5 ms: it
+only fills a drained queue). Critical requests are refused only past `critical_queue_delay`.
+In-flight (Gradient2): sheddable at half the limit, standard at the limit, critical at twice it.
+A rejection is 503 problem+json with a jittered Retry-After, rendered once and cached;
+`Connection: close` is rate-limited (see ShedConfig).
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ class Shedder:
         # Adaptive CoDel (Facebook, "Fail at Scale"): a burst may queue up to the interval;
         # once the delay has stayed high, anything queued past the target is refused.
         target = config.queue_delay_target
-        if priority is Priority.SHEDDABLE:  # goes first: refused for the whole episode
-            if overloaded or delay > target:
+        if priority is Priority.SHEDDABLE:  # goes first; in an episode only into a drained queue
+            if delay > (config.overloaded_queue_delay if overloaded else target):
                 return "queue_delay"
             return "limit" if inflight >= limit / 2 else None
         if delay > (target if overloaded else config.queue_delay_interval):
