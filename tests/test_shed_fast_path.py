@@ -1,4 +1,4 @@
-"""The shedder's fast path admits only when the full decision would admit every priority."""
+"""The shedder's fast path and idle heartbeat: cheap when calm, never wrong, silent when idle."""
 
 from __future__ import annotations
 
@@ -61,3 +61,31 @@ def test_a_calm_check_reads_no_headers_but_a_caller_budget_still_counts() -> Non
     finally:
         shedder.monitor.stop()
         loop.close()
+
+
+async def test_the_heartbeat_pauses_when_idle_and_restarts_with_the_next_request() -> None:
+    """No request for `heartbeat_idle_pause` → the 10 ms heartbeat stops (an idle service
+    wakes nobody); the next request starts it again; a request in flight keeps it beating."""
+    counter = Counter("rejected", "r", ["reason", "priority"], registry=CollectorRegistry())
+    shedder = Shedder(ShedConfig(heartbeat_idle_pause=0.1), counter)
+    loop = asyncio.get_running_loop()
+    try:
+        assert shedder.check(loop, "/", None, None) is None
+        assert shedder.monitor.loop is loop
+        shedder.inflight = 1  # a long request in flight: never idle
+        await asyncio.sleep(0.4)
+        assert shedder.monitor.loop is loop
+        assert shedder.state()["heartbeat_pauses_total"] == 0
+        shedder.inflight = 0
+        for _ in range(100):  # bounded: 100 waits of 20 ms
+            if shedder.monitor.loop is None:
+                break
+            await asyncio.sleep(0.02)
+        assert shedder.monitor.loop is None
+        assert shedder.state()["heartbeat_running"] is False
+        assert shedder.state()["heartbeat_pauses_total"] == 1
+        assert shedder.check(loop, "/", None, None) is None
+        assert shedder.monitor.loop is loop
+        assert shedder.state()["heartbeat_running"] is True
+    finally:
+        shedder.monitor.stop()

@@ -27,6 +27,9 @@ class ShedConfig:
     queue_delay_target: float = 0.020
     queue_delay_interval: float = 0.100
     heartbeat: float = 0.010
+    # The heartbeat pauses after this long with no request (and a calm queue) and restarts
+    # with the next request; 0 keeps it beating while idle.
+    heartbeat_idle_pause: float = 1.0
     # While overloaded, sheddable requests still fill a drained queue: admitted when the delay
     # is at most this (Facebook's M, 5 ms), so the loop never idles while they are refused.
     # Refusing them for the whole episode left the loop idle between critical requests (3x
@@ -71,6 +74,8 @@ class ShedConfig:
                 "need 0 <= overloaded_queue_delay <= queue_delay_target < critical_queue_delay"
                 " <= 10 s"
             )
+        if not 0 <= self.heartbeat_idle_pause <= 3600:
+            raise ConfigError("heartbeat_idle_pause must be in [0, 3600] seconds")
         if not 0 < self.queue_delay_interval <= 10:
             raise ConfigError("queue_delay_interval must be in (0, 10] seconds")
         if self.warmup_samples < 0:

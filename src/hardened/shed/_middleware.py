@@ -2,13 +2,14 @@
 
 Per request (a few µs, the shed stage of `hardened._edge.FusedEdge`): exempt paths pass; a
 request whose caller budget (`X-Request-Timeout`, or gRPC's format) is already spent by the
-queue delay is dropped with 504; otherwise its priority meets the two signals. Queue delay, adaptive CoDel: a burst may queue up to the
-interval (100 ms) until the delay has stayed above the target (20 ms) for an interval; then
-anything queued past the target is refused, sheddable past `overloaded_queue_delay` (5 ms: it
-only fills a drained queue). Critical requests are refused only past `critical_queue_delay`.
-In-flight (Gradient2): sheddable at half the limit, standard at the limit, critical at twice it.
-A rejection is 503 problem+json with a jittered Retry-After, rendered once and cached;
-`Connection: close` is rate-limited (see ShedConfig).
+queue delay is dropped with 504; otherwise its priority meets the two signals. Queue delay,
+adaptive CoDel: a burst may queue up to the interval (100 ms) until the delay has stayed above
+the target (20 ms) for an interval; then anything queued past the target is refused, sheddable
+past `overloaded_queue_delay` (5 ms: it only fills a drained queue). Critical requests are
+refused only past `critical_queue_delay`. In-flight (Gradient2): sheddable at half the limit,
+standard at the limit, critical at twice it. A rejection is 503 problem+json with a jittered
+Retry-After, rendered once and cached; `Connection: close` is rate-limited (see ShedConfig).
+The heartbeat pauses while the service is idle (`heartbeat_idle_pause`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ class Shedder:
     def __init__(self, config: ShedConfig, rejected: Counter) -> None:
         self.config = config
         self.codel = CoDel(config.queue_delay_target, config.queue_delay_interval)
-        self.monitor = QueueDelayMonitor(config.heartbeat, self.codel)
+        self.monitor = QueueDelayMonitor(
+            config.heartbeat,
+            self.codel,
+            activity=self._activity,
+            idle_after=config.heartbeat_idle_pause,
+        )
         self.limit = Gradient2(
             initial=config.initial_limit,
             min_limit=config.min_limit,
@@ -66,6 +72,10 @@ class Shedder:
         self._answers: dict[tuple[str, int, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
         self._answers = {}
 
+    def _activity(self) -> tuple[int, int]:
+        """(requests finished or refused so far, requests in flight), for the heartbeat."""
+        return self.limit.samples + self.rejected_total, self.inflight
+
     def state(self) -> dict[str, float | int | bool | str]:
         """The mechanism-state fields published for the observe gate and /metrics."""
         long_rtt, short_rtt = self.limit.rtts
@@ -81,6 +91,8 @@ class Shedder:
             "rtt_long_seconds": round(long_rtt, 6),
             "rtt_short_seconds": round(short_rtt, 6),
             "overload_episodes_total": self.codel.episodes,
+            "heartbeat_running": self.monitor.loop is not None,
+            "heartbeat_pauses_total": self.monitor.pauses,
             "rejected_total": self.rejected_total,
             "connections_closed_total": self.closed_total,
         }

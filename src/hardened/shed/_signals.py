@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 
 __all__ = ["CoDel", "Gradient2", "QueueDelayMonitor"]
 
@@ -47,11 +48,29 @@ class CoDel:
 
 
 class QueueDelayMonitor:
-    """A heartbeat on the running loop: the lag of each tick is the current queue delay."""
+    """A heartbeat on the running loop: the lag of each tick is the current queue delay.
 
-    def __init__(self, period: float, codel: CoDel) -> None:
+    With `activity` (a reader of (requests seen so far, requests in flight)) the heartbeat
+    pauses once nothing has happened for `idle_after` seconds and the queue is calm: an idle
+    service then wakes nobody 100 times a second. The next request starts it again
+    (`ensure_running`); the loop gate's own heartbeat keeps watching the idle loop.
+    """
+
+    def __init__(
+        self,
+        period: float,
+        codel: CoDel,
+        *,
+        activity: Callable[[], tuple[int, int]] | None = None,
+        idle_after: float = 0.0,
+    ) -> None:
         self.period = period
         self.codel = codel
+        self._activity = activity
+        self._idle_ticks = math.ceil(idle_after / period) if activity and idle_after > 0 else 0
+        self._quiet = 0
+        self._seen = -1
+        self.pauses = 0
         self.last = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
         self.due = 0.0
@@ -66,6 +85,8 @@ class QueueDelayMonitor:
         if self._handle is not None:
             self._handle.cancel()
         self.loop = loop
+        self.last = 0.0  # nothing measured on this run yet
+        self._quiet = 0
         self.due = loop.time() + self.period
         self._handle = loop.call_at(self.due, self._tick)
 
@@ -89,8 +110,24 @@ class QueueDelayMonitor:
             self._window = window
         self._max[1] = max(self._max[1], lag)
         self.codel.update(now, lag)
+        if self._idle_ticks and self._idle(lag):
+            self._handle = None
+            self.loop = None  # the next request's ensure_running starts it again
+            self.pauses += 1
+            return
         self.due = now + self.period
         self._handle = loop.call_at(self.due, self._tick)
+
+    def _idle(self, lag: float) -> bool:
+        """Whether `idle_after` has passed with no request and a calm queue."""
+        assert self._activity is not None
+        seen, inflight = self._activity()
+        if seen != self._seen or inflight or lag > self.codel.target or self.codel.overloaded:
+            self._seen = seen
+            self._quiet = 0
+            return False
+        self._quiet += 1
+        return self._quiet >= self._idle_ticks
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
