@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
-from hardened.deadline._expiry import EXPIRED, FINISHED, ExpiryQueue
-from hardened.stack import ResponseStatus
+from hardened.deadline._expiry import EXPIRED, FINISHED, Exchange, ExpiryQueue
 
 
 async def _nothing(message: Any) -> None:
     return None
+
+
+def _exchange(task: asyncio.Task[Any], timeout: float) -> Exchange:
+    exchange = Exchange(_nothing)
+    exchange.task = task
+    exchange.expires = time.monotonic() + timeout
+    return exchange
 
 
 async def test_live_requests_expire_and_finished_or_started_ones_do_not() -> None:
@@ -18,16 +25,15 @@ async def test_live_requests_expire_and_finished_or_started_ones_do_not() -> Non
     loop = asyncio.get_running_loop()
     queue = ExpiryQueue(0.05)
     tasks = [asyncio.create_task(asyncio.sleep(5)) for _ in range(4)]
-    responses = [ResponseStatus(_nothing) for _ in tasks]
-    entries = [
-        queue.add(loop, task, response) for task, response in zip(tasks, responses, strict=True)
-    ]
+    entries = [_exchange(task, queue.timeout) for task in tasks]
+    for entry in entries:
+        queue.add(loop, entry)
     queue.finish(entries[1])  # ended in time
-    responses[2].status = 200  # answer already started: the status is out
+    entries[2].status = 200  # answer already started: the status is out
     await asyncio.wait([tasks[0], tasks[3]], timeout=2)
     assert tasks[0].cancelled()
     assert tasks[3].cancelled()
-    assert [entry[3] for entry in entries] == [EXPIRED, FINISHED, FINISHED, EXPIRED]
+    assert [entry.state for entry in entries] == [EXPIRED, FINISHED, FINISHED, EXPIRED]
     assert not tasks[1].done()
     assert not tasks[2].done()
     assert len(queue) == 0
@@ -41,9 +47,13 @@ async def test_a_long_request_at_the_head_does_not_let_the_queue_grow() -> None:
     loop = asyncio.get_running_loop()
     queue = ExpiryQueue(60.0)
     current = asyncio.current_task()
-    head = queue.add(loop, current, ResponseStatus(_nothing))
+    assert current is not None
+    head = _exchange(current, 60.0)
+    queue.add(loop, head)
     for _ in range(10_000):
-        queue.finish(queue.add(loop, current, ResponseStatus(_nothing)))
+        entry = _exchange(current, 60.0)
+        queue.add(loop, entry)
+        queue.finish(entry)
     assert len(queue) <= 1025
     queue.finish(head)
     assert len(queue) == 0

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hardened.clock import SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE
-from hardened.deadline._expiry import EXPIRED, LIVE, ExpiryQueue
+from hardened.deadline._expiry import EXPIRED, Exchange, ExpiryQueue, expire
 from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import BodyTooLarge, DeadlineExceeded, HardenedError, RejectedError
 from hardened.lifecycle.config import BODY_LIMIT_ATTRIBUTE
@@ -29,7 +29,6 @@ from hardened.lifecycle.routes import RouteOverrides
 from hardened.observe._red import STATUS_CLIENT_CLOSED, trace_id_of
 from hardened.observe._routes import STANDARD_METHODS
 from hardened.problems import send_error
-from hardened.stack import ResponseStatus
 
 if TYPE_CHECKING:
     from hardened.deadline._layer import DeadlineLayer
@@ -68,14 +67,6 @@ def _task_lookup(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Task[
         lookup: Callable[..., asyncio.Task[Any] | None] = table.get
         return lookup
     return asyncio.current_task
-
-
-def _expire(entry: list[Any]) -> None:
-    """A request's own timer fired: cancel its handler unless the response already started."""
-    task: asyncio.Task[Any] = entry[1]
-    if not entry[2].status and not task.done():
-        entry[3] = EXPIRED
-        task.cancel()
 
 
 class _BodyCounter:
@@ -212,7 +203,7 @@ class FusedEdge:
             red.active += 1
             if red.active_gauge is not None:
                 red.active_gauge.inc()
-        response = ResponseStatus(send)
+        response = Exchange(send)
         shed = self._shed
         shed_started: float | None = None
         cancelled = False
@@ -281,28 +272,28 @@ class FusedEdge:
                 stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
 
             # -- the application, under the budget -------------------------------------------
-            entry: list[Any] | None = None
+            task: asyncio.Task[Any] | None = None  # set when the budget can cancel it
             handle: asyncio.TimerHandle | None = None
             token = None
             if deadline is not None:
                 deadline.stats.by_source[source] += 1
-                task_of = self._task_of or self._find_tasks(loop)
-                task = task_of(loop)
+                task = (self._task_of or self._find_tasks(loop))(loop)
                 if task is not None:  # ASGI servers run each request in a task
                     # Once the response has started, expiry is a no-op (the status is out).
                     # Requests on the service budget share one timer; others get their own.
+                    response.task = task
+                    response.expires = (now if self._real_time else time.monotonic()) + timeout
                     if source == "service":
-                        entry = self._expiry.add(loop, task, response)
+                        self._expiry.add(loop, response)
                     else:
-                        entry = [0.0, task, response, LIVE]
-                        handle = loop.call_later(timeout, _expire, entry)
+                        handle = loop.call_later(timeout, expire, response)
                 token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
             try:
                 await self.app(scope, app_receive, app_send)
             except asyncio.CancelledError:
-                if entry is None or entry[3] != EXPIRED:
+                if task is None or response.state != EXPIRED:
                     raise
-                entry[1].uncancel()
+                task.uncancel()
                 deadline.stats.expired += 1  # type: ignore[union-attr]
                 spent = DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
                 if response.status:
@@ -316,9 +307,9 @@ class FusedEdge:
             finally:
                 if lifecycle is not None:
                     lifecycle.stats.in_flight -= 1
-                if entry is not None:
+                if task is not None:
                     if handle is None:
-                        self._expiry.finish(entry)
+                        self._expiry.finish(response)
                     else:
                         handle.cancel()
                 if token is not None:

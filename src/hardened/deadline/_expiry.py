@@ -2,33 +2,62 @@
 
 Requests given the same budget expire in the order they arrived, so one timer armed for the
 oldest live request replaces a timer per request (a loop timer's creation and cancellation
-cost more than the rest of the deadline layer). A request that finishes is marked, and
+cost more than the rest of the deadline stage). A request that finishes is marked, and
 finished requests leave from the head; a long request holding the head makes the queue
 compact itself once it doubles, so it stays bounded by about twice the requests in flight.
+
+The queue holds `Exchange`s: the request's response tracker, which also carries its task and
+absolute expiry (monotonic seconds), so registering a request allocates nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any
 
-__all__ = ["EXPIRED", "FINISHED", "LIVE", "ExpiryQueue"]
+from starlette.types import Send
 
-# An entry is a list (cheapest to build): [deadline (loop time), task, response, state].
+from hardened.stack import ResponseStatus
+
+__all__ = ["EXPIRED", "FINISHED", "LIVE", "Exchange", "ExpiryQueue", "expire"]
+
 LIVE, FINISHED, EXPIRED = 0, 1, 2
 _MIN_COMPACT = 1024
 
 
+class Exchange(ResponseStatus):
+    """One request's response tracker and expiry entry: `task` is cancelled at `expires`
+    (time.monotonic seconds) unless the request finished or its response started."""
+
+    __slots__ = ("expires", "state", "task")
+
+    def __init__(self, send: Send) -> None:
+        super().__init__(send)
+        self.state = LIVE
+        self.expires = 0.0
+        self.task: asyncio.Task[Any] | None = None
+
+
+def expire(exchange: Exchange) -> None:
+    """Cancel the exchange's task now, unless its response started or the task is done."""
+    task = exchange.task
+    if task is not None and not exchange.status and not task.done():
+        exchange.state = EXPIRED
+        task.cancel()
+    else:
+        exchange.state = FINISHED
+
+
 class ExpiryQueue:
-    """Cancels each request's task `timeout` seconds after it entered, unless it finished or
-    its response already started (checked on the `status` of the request's tracker)."""
+    """Expires each registered exchange at its `expires`, in arrival order (one timer)."""
 
     __slots__ = ("_compact_at", "_loop", "_queue", "_timer", "timeout")
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._queue: deque[list[Any]] = deque()
+        self._queue: deque[Exchange] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._compact_at = _MIN_COMPACT
@@ -36,26 +65,28 @@ class ExpiryQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, loop: asyncio.AbstractEventLoop, task: Any, response: Any) -> list[Any]:
-        """Start the clock of one request; the entry to pass to `finish`."""
+    def add(self, loop: asyncio.AbstractEventLoop, exchange: Exchange) -> None:
+        """Start watching `exchange` (its task and expiry already set)."""
         if loop is not self._loop:  # first request, or a new loop (the old one is gone)
             self._moved(loop)
-        entry = [loop.time() + self.timeout, task, response, LIVE]
         queue = self._queue
-        queue.append(entry)
+        queue.append(exchange)
         if self._timer is None:
-            self._timer = loop.call_at(entry[0], self._fire)
+            self._arm(loop, exchange.expires)
         elif len(queue) > self._compact_at:
             self._compact()
-        return entry
 
-    def finish(self, entry: list[Any]) -> None:
+    def finish(self, exchange: Exchange) -> None:
         """The request ended: its entry no longer counts."""
-        if entry[3] == LIVE:
-            entry[3] = FINISHED
+        if exchange.state == LIVE:
+            exchange.state = FINISHED
         queue = self._queue
-        while queue and queue[0][3]:
+        while queue and queue[0].state:
             queue.popleft()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, expires: float) -> None:
+        # call_later on the monotonic clock: uvloop's loop time is a cached millisecond clock.
+        self._timer = loop.call_later(max(0.0, expires - time.monotonic()), self._fire)
 
     def _moved(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._timer is not None:
@@ -65,7 +96,7 @@ class ExpiryQueue:
         self._loop = loop
 
     def _compact(self) -> None:
-        self._queue = deque(entry for entry in self._queue if not entry[3])
+        self._queue = deque(exchange for exchange in self._queue if not exchange.state)
         self._compact_at = max(_MIN_COMPACT, 2 * len(self._queue))
 
     def _fire(self) -> None:
@@ -73,20 +104,15 @@ class ExpiryQueue:
         loop = self._loop
         if loop is None:  # pragma: no cover - a timer only runs on the loop it was armed on
             return
-        now = loop.time()
+        now = time.monotonic()
         queue = self._queue
         while queue:
-            entry = queue[0]
-            if entry[3]:
+            exchange = queue[0]
+            if exchange.state:
                 queue.popleft()
                 continue
-            if entry[0] > now:
-                self._timer = loop.call_at(entry[0], self._fire)
+            if exchange.expires > now:
+                self._arm(loop, exchange.expires)
                 return
             queue.popleft()
-            task = entry[1]
-            if not entry[2].status and not task.done():
-                entry[3] = EXPIRED
-                task.cancel()
-            else:
-                entry[3] = FINISHED
+            expire(exchange)
