@@ -33,8 +33,9 @@ class Exchange(ResponseStatus):
 
     __slots__ = ("expires", "state", "task")
 
-    def __init__(self, send: Send) -> None:
-        super().__init__(send)
+    def __init__(self, send: Send) -> None:  # no super() call: one frame per request
+        self.send = send
+        self.status = 0
         self.state = LIVE
         self.expires = 0.0
         self.task: asyncio.Task[Any] | None = None

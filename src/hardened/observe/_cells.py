@@ -75,7 +75,7 @@ class CountedTiming:
         self.histogram = histogram
         self.bounds = histogram.bounds
 
-    def __call__(self, amount: float) -> None:
+    def record(self, amount: float) -> None:
         """Count one request that took `amount` seconds."""
         self.counter.value += 1.0
         histogram = self.histogram
