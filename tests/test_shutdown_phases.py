@@ -86,11 +86,9 @@ def test_second_signal_skips_the_delay_and_forces_the_drain(repo_root: Path) -> 
     """A second SIGTERM during the delay ends the process at once, cancelling what is left."""
     env = {"SHUTDOWN_DELAY": "20", "SHUTDOWN_DRAIN": "20"}
     with run_server("tests.apps.shutdown_app:app", cwd=repo_root, env=env) as server:
-        answers: list[int] = []
+        answers: list[httpx.Response] = []
         slow = threading.Thread(
-            target=lambda: answers.append(
-                httpx.get(f"{server.url}/slow?s=60", timeout=30).status_code
-            )
+            target=lambda: answers.append(httpx.get(f"{server.url}/slow?s=60", timeout=30))
         )
         slow.start()
         assert wait_for(lambda: httpx.get(f"{server.url}/stats").json()["entered"] >= 1)
@@ -106,7 +104,10 @@ def test_second_signal_skips_the_delay_and_forces_the_drain(repo_root: Path) -> 
     assert code == 0
     assert took < 10, "neither the 20 s delay nor the 20 s drain was waited for"
     assert (report["forced"], report["outcome"], report["cancelled"]) == (True, "forced", 1)
-    assert answers == [500], "the cancelled request is answered, not reset"
+    assert [answer.status_code for answer in answers] == [503], "answered, not reset nor 500"
+    cut = answers[0]
+    assert cut.json()["type"].endswith("/shutdown-interrupted")
+    assert (cut.headers["retry-after"], cut.headers["connection"]) == ("1", "close")
 
 
 def test_stubborn_handler_and_hanging_teardown_are_bounded_and_the_watchdog_fires(

@@ -18,6 +18,7 @@ from hardened.errors import (
     LoadShed,
     PoolExhausted,
     RejectedError,
+    ShutdownInterrupted,
 )
 from hardened.gates import Gate, GateResult, Status, Tier, Waiver
 from hardened.lifecycle import LifecycleConfig, body_limit
@@ -61,6 +62,7 @@ __all__ = [
     "Service",
     "ShedConfig",
     "ShutdownConfig",
+    "ShutdownInterrupted",
     "ShutdownManager",
     "Status",
     "SystemClock",

@@ -23,7 +23,14 @@ from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE
 from hardened.deadline._expiry import EXPIRED, Exchange, ExpiryQueue, expire
 from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
-from hardened.errors import BodyTooLarge, DeadlineExceeded, HardenedError, RejectedError
+from hardened.errors import (
+    DRAIN_CANCEL_MESSAGE,
+    BodyTooLarge,
+    DeadlineExceeded,
+    HardenedError,
+    RejectedError,
+    ShutdownInterrupted,
+)
 from hardened.lifecycle.config import BODY_LIMIT_ATTRIBUTE
 from hardened.lifecycle.routes import RouteOverrides
 from hardened.observe._red import STATUS_CLIENT_CLOSED, trace_id_of
@@ -290,8 +297,11 @@ class FusedEdge:
                 token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self._clock)))
             try:
                 await self.app(scope, app_receive, app_send)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancel:
                 if task is None or response.state != EXPIRED:
+                    if cancel.args[:1] == (DRAIN_CANCEL_MESSAGE,) and not response.status:
+                        await self._interrupted(scope, receive, response)
+                        return
                     raise
                 task.uncancel()
                 deadline.stats.expired += 1  # type: ignore[union-attr]
@@ -339,6 +349,20 @@ class FusedEdge:
                 else:
                     trace_id = trace_id_of(trace) if trace is not None else None
                     red.observe(method, route, status, ended - now, ended, trace_id=trace_id)
+
+    async def _interrupted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The drain timeout cut the request before its response: answer 503 + Retry-After and
+        close, rather than let the server answer 500 (`ShutdownInterrupted`)."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        cut = ShutdownInterrupted(
+            "the service is shutting down and cut this request at its drain timeout; the work "
+            "may be partly done",
+            retry_after=1,
+        )
+        # No `Connection: close` here: the runner adds it to every response once shutdown began.
+        await send_error(scope, receive, send, cut)
 
     def _route_timeouts(self, deadline: DeadlineLayer) -> RouteOverrides | Literal[False]:
         found = RouteOverrides(deadline.routes_of, ROUTE_TIMEOUT_ATTRIBUTE)

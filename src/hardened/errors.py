@@ -11,6 +11,7 @@
     │   ├── PoolExhausted (TimeoutError)   no connection within the timeout  → 503
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
+    ├── ShutdownInterrupted                cut at the drain timeout           → 503
     └── IdempotencyError                   an Idempotency-Key problem
         ├── IdempotencyKeyInvalid          missing or malformed key           → 400
         ├── IdempotencyKeyReused           same key, different request        → 422
@@ -36,7 +37,11 @@ __all__ = [
     "LoadShed",
     "PoolExhausted",
     "RejectedError",
+    "ShutdownInterrupted",
 ]
+
+# The message the shutdown sequence cancels unfinished requests with at the drain timeout.
+DRAIN_CANCEL_MESSAGE = "hardened: drain timeout"
 
 
 class HardenedError(Exception):
@@ -144,3 +149,13 @@ class IdempotencyKeyInFlight(IdempotencyError):
     status = 409
     problem_type = "https://hardened.dev/problems/idempotency-key-in-flight"
     title = "A request with this Idempotency-Key is in progress"
+
+
+class ShutdownInterrupted(HardenedError):
+    """The shutdown's drain timeout cut the request before its response started. Unlike a
+    `RejectedError`, the work may be partly done: only an idempotent request is safe to retry
+    (on another replica: the answer carries `Retry-After` and `Connection: close`)."""
+
+    status = 503
+    problem_type = "https://hardened.dev/problems/shutdown-interrupted"
+    title = "Interrupted by shutdown"

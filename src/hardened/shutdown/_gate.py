@@ -18,8 +18,9 @@ _ALWAYS = (
     "(exit 1), and its client gets no answer",
     "the sequence runs under `hardened run`; plain `uvicorn` (or `--workers`) keeps uvicorn's "
     "stock shutdown",
-    "a request cancelled at the drain timeout before its response started is answered 500 "
-    "by uvicorn (with Connection: close)",
+    "a request cut at the drain timeout before its response started is answered 503 "
+    "(problem shutdown-interrupted, Retry-After, Connection: close) by the edge; its work may "
+    "be partly done, so only idempotent requests are safe to retry",
 )
 
 

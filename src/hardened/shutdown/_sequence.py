@@ -14,7 +14,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
-from hardened.errors import ConfigError
+from hardened.errors import DRAIN_CANCEL_MESSAGE, ConfigError
 from hardened.shutdown._budget import ShutdownBudget, settings_budget
 from hardened.shutdown._manager import ShutdownManager
 from hardened.shutdown._report import (
@@ -242,7 +242,7 @@ class ShutdownSequence:
         pending = [task for task in state.tasks if not task.done()]
         truncated = self._open_responses()
         for task in pending:
-            task.cancel(msg="hardened: drain timeout")
+            task.cancel(msg=DRAIN_CANCEL_MESSAGE)
         if pending:
             logger.warning(
                 "drain: cancelling %d request(s) after %.1fs%s",
