@@ -19,7 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hardened.errors import ConfigError, HardenedError
 from hardened.problems import send_error
 
-__all__ = ["MIDDLEWARE_ORDER", "ErrorMapping", "Layer", "ResponseStatus", "build_stack", "track"]
+__all__ = [
+    "MIDDLEWARE_ORDER",
+    "EdgeStage",
+    "ErrorMapping",
+    "Layer",
+    "ResponseStatus",
+    "build_stack",
+    "track",
+]
 
 MIDDLEWARE_ORDER: tuple[str, ...] = (
     "observe",  # RED timing of everything below, shed 503s included
@@ -42,6 +50,19 @@ class Layer(Protocol):
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """Return `app` wrapped by this layer's middleware."""
         ...
+
+
+class EdgeStage:
+    """Base of the default layers of the four outer slots: `build_stack` fuses neighbouring
+    stages into one `hardened._edge.FusedEdge`; wrapped alone, a stage is a FusedEdge of one."""
+
+    slot: str
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        from hardened._edge import FusedEdge
+
+        stage: dict[str, Any] = {self.slot: self}
+        return FusedEdge(app, **stage)
 
 
 class ResponseStatus:
@@ -94,7 +115,7 @@ class ErrorMapping:
 def build_stack(app: ASGIApp, layers: Mapping[str, Layer]) -> ASGIApp:
     """Wrap `app` with `layers` in the fixed order, whatever order they were given in.
 
-    Neighbouring default layers of the outer slots (those marked `edge_stage`) run as one
+    Neighbouring default layers of the outer slots (`EdgeStage`s) run as one
     `FusedEdge` coroutine; any other layer is its own middleware, in its slot's place.
     """
     from hardened._edge import FusedEdge
@@ -117,7 +138,7 @@ def build_stack(app: ASGIApp, layers: Mapping[str, Layer]) -> ASGIApp:
         layer = layers.get(slot)
         if layer is None:
             continue
-        if getattr(layer, "edge_stage", False):
+        if isinstance(layer, EdgeStage):
             run[slot] = layer
             continue
         fuse()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp
 
 from hardened.deadline._config import DeadlineConfig
+from hardened.stack import EdgeStage
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -34,19 +35,13 @@ class DeadlineStats:
         self.malformed_header = 0
 
 
-class DeadlineLayer:
+class DeadlineLayer(EdgeStage):
     """Fills the `deadline` slot of the fixed middleware order."""
 
     slot = "deadline"
-    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
 
     def __init__(self, config: DeadlineConfig, service: Service, stats: DeadlineStats) -> None:
         self.config = config
         self.clock = service.clock
         self.stats = stats
         self.routes_of: ASGIApp = service.app  # where `@route_timeout` marks are looked up
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        from hardened._edge import FusedEdge
-
-        return FusedEdge(app, deadline=self)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp
 
 from hardened.lifecycle.config import LifecycleConfig
+from hardened.stack import EdgeStage
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -45,18 +46,12 @@ class SlowClientStats:
         self.discarded_bytes = 0
 
 
-class LifecycleLayer:
+class LifecycleLayer(EdgeStage):
     """Fills the `lifecycle` slot of the fixed middleware order."""
 
     slot = "lifecycle"
-    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
 
     def __init__(self, config: LifecycleConfig, service: Service, stats: EdgeStats) -> None:
         self.config = config
         self.stats = stats
         self.routes_of: ASGIApp = service.app  # where `@body_limit` marks are looked up
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        from hardened._edge import FusedEdge
-
-        return FusedEdge(app, lifecycle=self)

@@ -14,7 +14,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp
 
 from hardened.clock import Clock
 from hardened.observe._cells import (
@@ -29,6 +28,7 @@ from hardened.observe._multiprocess import multiprocess_dir
 from hardened.observe._routes import OVERFLOW, RouteTemplates
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
+from hardened.stack import EdgeStage
 
 __all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "trace_id_of"]
 
@@ -225,19 +225,12 @@ class RedMetrics:
         }
 
 
-class ObserveLayer:
+class ObserveLayer(EdgeStage):
     """The `observe` slot: RED timing of everything below it."""
 
     slot = "observe"
-
-    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
 
     def __init__(self, metrics: RedMetrics, routes: RouteTemplates, clock: Clock) -> None:
         self.metrics = metrics
         self.routes = routes
         self.clock = clock
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        from hardened._edge import FusedEdge
-
-        return FusedEdge(app, observe=self)

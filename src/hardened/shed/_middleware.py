@@ -20,12 +20,13 @@ import random
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Scope, Send
+from starlette.types import Scope, Send
 
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
 from hardened.problems import problem_response, send_problem
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
+from hardened.stack import EdgeStage
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -35,11 +36,10 @@ __all__ = ["Shedder", "install_shed"]
 _PRIORITIES = {p.value: p for p in Priority}
 
 
-class Shedder:
+class Shedder(EdgeStage):
     """The shedder's state (signals, in-flight, counters) and its ASGI layer."""
 
     slot = "shed"
-    edge_stage = True  # build_stack fuses it with its neighbours (hardened._edge)
 
     def __init__(self, config: ShedConfig, rejected: Counter) -> None:
         self.config = config
@@ -170,11 +170,6 @@ class Shedder:
             return "deadline", priority, now
         reason = self.decide(priority, now)
         return None if reason is None else (reason, priority, now)
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        from hardened._edge import FusedEdge
-
-        return FusedEdge(app, shed=self)
 
     def _should_close(self, scope: Scope, now: float) -> bool:
         for name, value in scope["headers"]:
