@@ -1,8 +1,8 @@
-"""The trivial GET of the edge-overhead comparison, served four ways.
+"""The trivial GET of the edge-overhead comparison, served five ways.
 
 `bare` is plain Starlette; `hardened` is `Service` with whatever default stack it installs at the
-time of the run; `exporter` and `instrumentator` are the same Starlette app with the peer
-libraries' metrics middleware.
+time of the run; `edge_gates` the same with only the lifecycle and deadline layers; `exporter`
+and `instrumentator` are the same Starlette app with the peer libraries' metrics middleware.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def _routes() -> list[Route]:
 bare = Starlette(routes=_routes())
 
 hardened = Service("bench-edge", routes=_routes())
+
+# The edge issue's own stack: lifecycle and deadline layers (observe and shed turned off).
+edge_gates = Service("bench-edge-gates", routes=_routes(), observe=None, shed=None)
 
 exporter = Starlette(routes=_routes(), middleware=[Middleware(PrometheusMiddleware)])
 
