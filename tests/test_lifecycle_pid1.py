@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from hardened.testing import free_port, free_ports, run_server
-from tests._tools import in_ci
+from tests._tools import in_ci, require_tool
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 APP = "tests.apps.edge_app:app"
@@ -92,6 +92,41 @@ def test_pid1_server_drains_in_flight_and_exits_0_on_sigterm(repo_root: Path) ->
         slow.join(timeout=30)
         assert [answer.status_code for answer in answers] == [200]
         assert answers[0].json()["slept"] is True
+        assert server.wait(timeout=30) == 0
+
+
+@needs_unshare
+def test_tini_as_pid1_forwards_sigterm_and_the_gate_names_it(repo_root: Path) -> None:
+    """tini as PID 1 (as in the example Dockerfile), hardened run its child: the gate names the
+    init, SIGTERM sent to PID 1 reaches the server, the in-flight request is answered, exit 0."""
+    tini = require_tool("tini", apt="tini")
+    launcher = [*UNSHARE, tini, "--", sys.executable, "-m", "hardened"]
+    with run_server(APP, cwd=repo_root, command=launcher) as server:
+        pid1 = _namespace_pid1(server.pid)
+        assert _ns_pids(pid1.pid)[-1] == 1
+        assert Path(pid1.exe()).name == "tini"
+        gate = _lifecycle(httpx.get(f"{server.admin_url}/gates").json())
+        signals = gate["evidence"]["signals"]
+        assert (signals["is_pid1"], signals["pid1"], signals["init_is_pid1"]) == (
+            False,
+            "tini",
+            True,
+        )
+        assert signals["parent"]["pid"] == 1
+        assert gate["status"] == "pass", gate
+
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(
+            target=lambda: answers.append(httpx.get(f"{server.url}/slow?s=1.5", timeout=30))
+        )
+        slow.start()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{server.url}/counts").json()["slow_started"] < 1:
+            assert time.monotonic() < deadline, "the slow request did not start"
+            time.sleep(0.05)
+        os.kill(pid1.pid, signal.SIGTERM)  # to tini, which forwards it
+        slow.join(timeout=30)
+        assert [answer.status_code for answer in answers] == [200]
         assert server.wait(timeout=30) == 0
 
 
