@@ -6,7 +6,9 @@ the same work cost about twice as much per request (see benchmarks/edge_overhead
 keeps its slot's semantics and order (MIDDLEWARE_ORDER); a stage left out is skipped, and
 `build_stack` keeps any other layer as its own middleware between fused runs. When nothing sits
 between the lifecycle stage and the application, the edge also maps a `HardenedError` escaping
-the application to its problem+json answer (the innermost `ErrorMapping`).
+the application to its problem+json answer (the innermost `ErrorMapping`). A request the
+shutdown's drain timeout cuts before its response started is answered 503
+(`ShutdownInterrupted`) rather than left to the server's 500.
 """
 
 from __future__ import annotations
