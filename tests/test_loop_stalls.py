@@ -17,7 +17,8 @@ HOG = (
 
 
 def test_cpu_starvation_is_a_stall_with_no_culprit(repo_root: Path) -> None:
-    """Pinned at nice 19 beside two CPU hogs: the late beats are stalls; no code is blamed."""
+    """Pinned in the idle class beside two CPU hogs: the late beats are stalls; no code is
+    blamed."""
     hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(2)]
     try:
         result = subprocess.run(
