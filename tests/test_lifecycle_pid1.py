@@ -62,6 +62,23 @@ def _lifecycle(report: dict[str, Any]) -> dict[str, Any]:
     return gate
 
 
+def _sigterm_to_pid1_answers_the_in_flight_request(url: str, pid1: psutil.Process) -> None:
+    """Start a 1.5 s request, send SIGTERM to PID 1, and see the request answered in full."""
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(httpx.get(f"{url}/slow?s=1.5", timeout=30))
+    )
+    slow.start()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/counts").json()["slow_started"] < 1:
+        assert time.monotonic() < deadline, "the slow request did not start"
+        time.sleep(0.05)
+    os.kill(pid1.pid, signal.SIGTERM)
+    slow.join(timeout=30)
+    assert [answer.status_code for answer in answers] == [200]
+    assert answers[0].json()["slept"] is True
+
+
 @needs_unshare
 def test_pid1_server_drains_in_flight_and_exits_0_on_sigterm(repo_root: Path) -> None:
     """As PID 1: SIGTERM answers the in-flight request, exits 0; the gate shows PID 1 + handler."""
@@ -79,19 +96,7 @@ def test_pid1_server_drains_in_flight_and_exits_0_on_sigterm(repo_root: Path) ->
         assert gate["status"] == "pass", gate
         assert not any("PID 1" in caveat for caveat in gate["caveats"])
 
-        answers: list[httpx.Response] = []
-        slow = threading.Thread(
-            target=lambda: answers.append(httpx.get(f"{server.url}/slow?s=1.5", timeout=30))
-        )
-        slow.start()
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{server.url}/counts").json()["slow_started"] < 1:
-            assert time.monotonic() < deadline, "the slow request did not start"
-            time.sleep(0.05)
-        os.kill(pid1.pid, signal.SIGTERM)
-        slow.join(timeout=30)
-        assert [answer.status_code for answer in answers] == [200]
-        assert answers[0].json()["slept"] is True
+        _sigterm_to_pid1_answers_the_in_flight_request(server.url, pid1)
         assert server.wait(timeout=30) == 0
 
 
@@ -115,18 +120,7 @@ def test_tini_as_pid1_forwards_sigterm_and_the_gate_names_it(repo_root: Path) ->
         assert signals["parent"]["pid"] == 1
         assert gate["status"] == "pass", gate
 
-        answers: list[httpx.Response] = []
-        slow = threading.Thread(
-            target=lambda: answers.append(httpx.get(f"{server.url}/slow?s=1.5", timeout=30))
-        )
-        slow.start()
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{server.url}/counts").json()["slow_started"] < 1:
-            assert time.monotonic() < deadline, "the slow request did not start"
-            time.sleep(0.05)
-        os.kill(pid1.pid, signal.SIGTERM)  # to tini, which forwards it
-        slow.join(timeout=30)
-        assert [answer.status_code for answer in answers] == [200]
+        _sigterm_to_pid1_answers_the_in_flight_request(server.url, pid1)  # tini forwards it
         assert server.wait(timeout=30) == 0
 
 
