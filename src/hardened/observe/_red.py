@@ -205,18 +205,6 @@ class RedMetrics:
             self.known[(method, route, status)] = counted_timing
         return counted_timing
 
-    def enter(self) -> None:
-        """One more request in flight."""
-        self.active += 1
-        if self.active_gauge is not None:
-            self.active_gauge.inc()
-
-    def leave(self) -> None:
-        """One request fewer in flight."""
-        self.active -= 1
-        if self.active_gauge is not None:
-            self.active_gauge.dec()
-
     def series(self) -> dict[str, int]:
         """Label sets in use per metric (the budget applies to each)."""
         return {
