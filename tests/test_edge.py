@@ -6,14 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hardened import DeadlineExceeded, Service
+from hardened import ConfigError, DeadlineExceeded, Service
 from hardened._edge import FusedEdge, _caller_budget, _task_lookup
 from hardened.lifecycle import LifecycleConfig
 from hardened.shed import ShedConfig, Shedder
+from hardened.testing import FakeClock
 from tests.bare import bare_service
 
 
@@ -153,3 +155,11 @@ async def _echo_body(scope: Scope, receive: Receive, send: Send) -> None:
 async def _chunks(total: int) -> AsyncIterator[bytes]:
     for _ in range(total // 512):
         yield b"x" * 512
+
+
+def test_stages_on_two_clocks_are_refused() -> None:
+    """Observe and deadline stages must time a request on one clock: ConfigError otherwise."""
+    first = Service("one", app=_ok, metrics_registry=CollectorRegistry(), clock=FakeClock())
+    second = Service("two", app=_ok, metrics_registry=CollectorRegistry(), clock=FakeClock())
+    with pytest.raises(ConfigError, match="one clock"):
+        FusedEdge(_ok, observe=first._layers["observe"], deadline=second._layers["deadline"])  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from hardened.deadline._headers import parse_grpc_timeout, parse_request_timeout
 from hardened.errors import (
     DRAIN_CANCEL_MESSAGE,
     BodyTooLarge,
+    ConfigError,
     DeadlineExceeded,
     HardenedError,
     RejectedError,
@@ -135,7 +136,7 @@ class FusedEdge:
         clocks = [stage.clock for stage in (observe, deadline) if stage is not None]
         clock = clocks[0] if clocks else SystemClock()
         if any(other is not clock for other in clocks):
-            raise ValueError("the observe and deadline stages must share one clock")
+            raise ConfigError("the observe and deadline stages must share one clock")
         # The system clock's method is time.monotonic itself: call the C function directly.
         self._now = time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
         self._clock = clock
