@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -25,7 +25,7 @@ from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import EndpointsConfig, public_probes
 from hardened.errors import ConfigError, HardenedError
-from hardened.gates import GateBoard, Tier, Waiver, build_report
+from hardened.gates import FactReader, Gate, GateBoard, StateFields, Tier, Waiver, build_report
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import LoopConfig, install_loop
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
@@ -101,12 +101,13 @@ class Service:
         self.endpoints = endpoints or EndpointsConfig()
         self._public_probes = public_probes(self.endpoints)  # path → answer, before the stack
         self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
-        # Every mechanism publishes its state here (see hardened.observe._mechanisms).
+        # Every mechanism publishes its state here (see hardened.state).
         self.mechanisms = MechanismStates(self.metrics_registry)
         self.components = Components(clock=clock)
         self.gates = GateBoard(waivers=waivers, clock=clock)
         self.phase = Phase.CREATED
         self._layers: dict[str, Layer] = {}
+        self._facts: dict[str, FactReader] = {}
         self._stack: ASGIApp | None = None
         self._inner_lifespan: InnerLifespan | None = None
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
@@ -148,6 +149,38 @@ class Service:
             slot: type(self._layers[slot]).__qualname__ if slot in self._layers else None
             for slot in MIDDLEWARE_ORDER
         }
+
+    # -- the install interface (hardened.gates.Installer) -----------------------------------
+
+    @property
+    def service_name(self) -> str:
+        """The service's name."""
+        return self.name
+
+    def register_gate(self, gate: Gate) -> None:
+        """Answer one of the eight questions with `gate`."""
+        self.gates.register(gate)
+
+    def track_state(
+        self, kind: str, name: str, reader: Callable[[], StateFields], *, gate: str | None = None
+    ) -> None:
+        """Export a mechanism's state (see `hardened.state`)."""
+        self.mechanisms.track(kind, name, reader, gate=gate)
+
+    def serving(self) -> bool:
+        """True while started and ready."""
+        return self.phase is Phase.READY
+
+    def publish_fact(self, name: str, reader: FactReader) -> None:
+        """Offer a fact other mechanisms may ask for by name."""
+        if name in self._facts:
+            raise ConfigError(f"the fact {name!r} is already published")
+        self._facts[name] = reader
+
+    def fact(self, name: str) -> Any:
+        """The current value of a published fact, or None."""
+        reader = self._facts.get(name)
+        return reader() if reader is not None else None
 
     # -- state and reports -------------------------------------------------------------------
 

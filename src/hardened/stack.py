@@ -12,12 +12,13 @@ the same order.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hardened.errors import ConfigError, HardenedError
 from hardened.problems import send_error
+from hardened.stages import MIDDLEWARE_ORDER, Layer
 
 __all__ = [
     "MIDDLEWARE_ORDER",
@@ -28,28 +29,6 @@ __all__ = [
     "build_stack",
     "track",
 ]
-
-MIDDLEWARE_ORDER: tuple[str, ...] = (
-    "observe",  # RED timing of everything below, shed 503s included
-    "shed",  # cheap rejection before the body is read
-    "deadline",  # the request budget; 504 when spent
-    "lifecycle",  # body limit, in-flight accounting, backpressure
-    "idempotency",  # claim key → handler → store → replay on opted-in routes
-)
-
-
-@runtime_checkable
-class Layer(Protocol):
-    """A middleware that occupies one slot of `MIDDLEWARE_ORDER`."""
-
-    @property
-    def slot(self) -> str:
-        """The slot's name."""
-        ...
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        """Return `app` wrapped by this layer's middleware."""
-        ...
 
 
 class EdgeStage:

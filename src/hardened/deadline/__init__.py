@@ -24,7 +24,7 @@ from hardened.deadline._headers import (
     parse_grpc_timeout,
     parse_request_timeout,
 )
-from hardened.deadline._wiring import DeadlineConsumer
+from hardened.wiring import DeadlineConsumer
 
 __all__ = [
     "GRPC_TIMEOUT_HEADER",

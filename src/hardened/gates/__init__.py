@@ -1,6 +1,7 @@
 """Gates: the eight verifiable questions, their results, tiers, waivers and the report."""
 
 from hardened.gates._gate import GATE_NAMES, GATE_QUESTIONS, Gate, NotConfiguredGate
+from hardened.gates._install import FactReader, Installer, Mechanism, StateFields
 from hardened.gates._report import HONESTY_WARNING, GateBoard, build_report
 from hardened.gates._result import GateResult, Status, Tier, Waiver
 
@@ -8,10 +9,14 @@ __all__ = [
     "GATE_NAMES",
     "GATE_QUESTIONS",
     "HONESTY_WARNING",
+    "FactReader",
     "Gate",
     "GateBoard",
     "GateResult",
+    "Installer",
+    "Mechanism",
     "NotConfiguredGate",
+    "StateFields",
     "Status",
     "Tier",
     "Waiver",
