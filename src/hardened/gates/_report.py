@@ -68,6 +68,10 @@ class GateBoard:
         """The gate currently answering for `name`."""
         return self._gates[name]
 
+    def configured(self) -> tuple[str, ...]:
+        """The names of the gates a mechanism answers for (not the placeholder)."""
+        return tuple(n for n, g in self._gates.items() if not isinstance(g, NotConfiguredGate))
+
     def results(self, tier: Tier) -> list[GateResult]:
         """Check every gate, in the fixed order, with waivers applied."""
         today = dt.datetime.fromtimestamp(self._clock.wall(), tz=dt.UTC).date()
