@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hardened.clock import SystemClock
 from hardened.errors import ConfigError, HardenedError
@@ -28,82 +28,52 @@ __all__ = ["EdgeDriver", "ErrorMapping", "build_stack"]
 _NO_HEADERS: Mapping[bytes, bytes] = {}
 
 
-def _scan(headers: list[tuple[bytes, bytes]], wanted: frozenset[bytes]) -> Mapping[bytes, bytes]:
-    """The values of the `wanted` header names (a repeated one's values joined by commas)."""
-    found: dict[bytes, bytes] | None = None
-    for name, value in headers:
-        if name in wanted:
-            if found is None:
-                found = {name: value}
-            elif name in found:
-                found[name] += b", " + value
-            else:
-                found[name] = value
-    return found or _NO_HEADERS
-
-
 def _overrides(stage: Stage, method: str) -> bool:
     return getattr(type(stage), method) is not getattr(Stage, method)
 
 
 class EdgeDriver:
-    """Pure ASGI: `stages` (outermost first) around `app`, in one frame."""
+    """Pure ASGI: `stages` (outermost first) around `app`, in one frame.
+
+    The frame is written once per driver, at assembly, from the stages it holds: one line per
+    stage's `enter`, one guarded line per `exit` (a stage that leaves a method as inherited gets
+    no line). Per request that costs the stages' own calls and nothing else: no loop over the
+    stages, no list of their states.
+    """
 
     def __init__(self, app: ASGIApp, stages: Sequence[Stage], *, map_errors: bool) -> None:
         self.app = app
         self.stages = tuple(stages)
         self._map_errors = map_errors
-        self._enter = tuple(stage.enter for stage in self.stages)
-        self._exit = tuple(s.exit if _overrides(s, "exit") else None for s in self.stages)
         self._fault = tuple(s.fault if _overrides(s, "fault") else None for s in self.stages)
-        self._wanted = frozenset(name for stage in self.stages for name in stage.headers)
         clocks = {id(s.clock): s.clock for s in self.stages if s.clock is not None}
         if len(clocks) > 1:
             raise ConfigError("the edge stages must share one clock")
         clock = next(iter(clocks.values()), None) or SystemClock()
         # The system clock's method is time.monotonic itself: call the C function directly.
-        self._now = time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
+        now = time.monotonic if isinstance(clock, SystemClock) else clock.monotonic
+        self._now = now
+        # This driver's own class, whose `__call__` is the frame written for its stages.
+        self.__class__ = type("EdgeDriver", (EdgeDriver,), {"__call__": _frame(self, now)})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        exchange = Exchange(
-            scope,
-            receive,
-            send,
-            _scan(scope["headers"], self._wanted),
-            self._now(),
-            asyncio.get_running_loop(),
-        )
-        states: list[Any] = []
-        try:
-            for enter in self._enter:
-                states.append(enter(exchange))
-            await self.app(scope, exchange.app_receive, exchange.app_send)
-        except Refused as refused:
-            await send_problem(exchange, *refused.answer)
-        except HardenedError as error:
-            if len(states) < len(self._enter):  # refused by a stage's enter
-                await send_error(scope, receive, exchange, error)
-            else:
-                await self._answer(exchange, states, error)
-        except BaseException as error:
-            await self._answer(exchange, states, error)
-        finally:
-            exchange.ended = self._now()
-            exits = self._exit
-            for index in range(len(states) - 1, -1, -1):
-                leave = exits[index]
-                if leave is not None:
-                    leave(exchange, states[index])
+        """Replaced at construction by the frame written for the stages."""
+        raise NotImplementedError
 
-    async def _answer(self, exchange: Exchange, states: list[Any], error: BaseException) -> None:
-        """Answer an exception that escaped the application, or re-raise it."""
-        faults = self._fault
+    async def settle(
+        self, exchange: Exchange, states: tuple[Any, ...], error: BaseException
+    ) -> None:
+        """Answer what interrupted the request (a stage's refusal, an error escaping the
+        application), or re-raise it. `states` are those of the stages that entered."""
+        if isinstance(error, Refused):
+            await send_problem(exchange, *error.answer)
+            return
+        if isinstance(error, HardenedError) and len(states) < len(self.stages):
+            await send_error(exchange.scope, exchange.receive, exchange, error)  # refused
+            return
         claimed: HardenedError | None = None
         for index in range(len(states) - 1, -1, -1):
-            fault = faults[index]
+            fault = self._fault[index]
             if fault is not None:
                 claimed = fault(exchange, states[index], error)
                 if claimed is not None:
@@ -120,6 +90,75 @@ class EdgeDriver:
         await send_error(exchange.scope, exchange.receive, exchange, claimed)
 
 
+def _frame(driver: EdgeDriver, now: Callable[[], float]) -> Callable[..., Awaitable[None]]:
+    """The driver's one frame, written for its stages (see `EdgeDriver`)."""
+    stages = driver.stages
+    names: dict[str, Any] = {
+        "Exchange": Exchange,
+        "NO_HEADERS": _NO_HEADERS,
+        "wanted": frozenset(name for stage in stages for name in stage.headers),
+        "now": now,
+        "running_loop": asyncio.get_running_loop,
+        "app": driver.app,
+        "settle": driver.settle,
+    }
+    slots = [f"s{index}" for index in range(len(stages))]
+    body = [
+        "async def frame(self, scope, receive, send):",
+        "    if scope['type'] != 'http':",
+        "        await app(scope, receive, send)",
+        "        return",
+        "    found = None",  # the one header scan (a repeated header's values joined)
+        "    for name, value in scope['headers']:",
+        "        if name in wanted:",
+        "            if found is None:",
+        "                found = {name: value}",
+        "            elif name in found:",
+        "                found[name] += b', ' + value",
+        "            else:",
+        "                found[name] = value",
+        "    exchange = Exchange(scope, receive, send, found or NO_HEADERS, now(), running_loop())",
+        f"    {' = '.join([*slots, 'None'])}" if slots else "    pass",
+        "    entered = 0",
+        "    try:",
+    ]
+    for index, stage in enumerate(stages):
+        if _overrides(stage, "enter"):
+            names[f"enter{index}"] = stage.enter
+            body.append(f"        s{index} = enter{index}(exchange)")
+        body.append(f"        entered = {index + 1}")
+    body += [
+        "        await app(scope, exchange.app_receive, exchange.app_send or exchange)",
+        "    except BaseException as error:",
+        f"        await settle(exchange, ({', '.join(slots)}{',' if slots else ''})[:entered],"
+        " error)",
+        "    finally:",
+        "        exchange.ended = now()",
+    ]
+    for index in reversed(range(len(stages))):
+        if _overrides(stages[index], "exit"):
+            names[f"exit{index}"] = stages[index].exit
+            body.append(f"        if entered > {index}: exit{index}(exchange, s{index})")
+    exec("\n".join(body), names)  # noqa: S102 - our own template, no outside input
+    frame: Callable[..., Awaitable[None]] = names["frame"]
+    return frame
+
+
+class _Started:
+    """A `send` that notes whether the response started."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            self.started = True
+        return self.send(message)
+
+
 class ErrorMapping:
     """Innermost piece: a `HardenedError` escaping the app becomes its one HTTP answer."""
 
@@ -130,11 +169,11 @@ class ErrorMapping:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = Exchange(scope, receive, send, _NO_HEADERS, 0.0, asyncio.get_running_loop())
+        tracker = _Started(send)
         try:
-            await self.app(scope, receive, exchange)
+            await self.app(scope, receive, tracker)
         except HardenedError as error:
-            if exchange.status:
+            if tracker.started:
                 raise
             await send_error(scope, receive, send, error)
 

@@ -64,7 +64,9 @@ class Exchange:
     stages asked for (one scan; a repeated header's values joined with ``", "``), `started` and
     `ended` the driver's clock reads at each end, `status` the response status once it started
     (0 before). Calling it sends a message on, noting the status. A stage may replace
-    `app_receive` / `app_send` (what the application is given) with wrappers of its own.
+    `app_receive` / `app_send` (what the application is given; `app_send` None means the
+    exchange itself) with wrappers of its own, and must not leave a cycle back to the exchange
+    once the request is over.
     """
 
     __slots__ = (
@@ -100,7 +102,9 @@ class Exchange:
         self.status = 0
         self.cancelled = False
         self.app_receive = receive
-        self.app_send: Send = self
+        # What the application is given to send with; None: this exchange itself (no
+        # reference to itself, so a request's objects are freed without the cyclic GC).
+        self.app_send: Send | None = None
 
     def __call__(self, message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":

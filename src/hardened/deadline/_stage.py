@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from hardened.clock import Clock, SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
-from hardened.deadline._expiry import EXPIRED, Expiry, ExpiryQueue, expire
+from hardened.deadline._expiry import EXPIRED, LIVE, Expiry, ExpiryQueue, expire
 from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
 from hardened.errors import DeadlineExceeded
 from hardened.routes import RouteOverrides
@@ -61,6 +61,22 @@ class _Budgeted(Expiry):
     source: str
     timeout: float
     token: Token[Budget | None]
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        task: asyncio.Task[Any] | None,
+        expires: float,
+        source: str,
+        timeout: float,
+    ) -> None:
+        self.exchange = exchange
+        self.task = task  # type: ignore[assignment]
+        self.expires = expires
+        self.state = LIVE
+        self.source = source
+        self.timeout = timeout
+        self.handle = None
 
 
 class DeadlineStage(Stage):
@@ -107,8 +123,7 @@ class DeadlineStage(Stage):
         task = (self._task_of or self._find_tasks(loop))(loop)
         now = exchange.started
         expires = (now if self._real_time else time.monotonic()) + timeout
-        state = _Budgeted(exchange, task, expires)  # type: ignore[arg-type]
-        state.source, state.timeout, state.handle = source, timeout, None
+        state = _Budgeted(exchange, task, expires, source, timeout)
         if task is not None:  # ASGI servers run each request in a task
             if source == "service":
                 self._expiry.add(loop, state)
@@ -124,6 +139,7 @@ class DeadlineStage(Stage):
                 self._expiry.finish(state)
             else:
                 state.handle.cancel()
+                state.handle = None  # the timer refers back to the state: break the cycle
 
     def fault(
         self, exchange: Exchange, state: _Budgeted, error: BaseException

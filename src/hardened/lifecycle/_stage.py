@@ -96,7 +96,8 @@ class LifecycleStage(Stage):
                     )
                     error.close = True
                     raise error
-                body = _BodyCounter(exchange.app_receive, exchange.app_send, limit, stats)
+                send = exchange.app_send or exchange
+                body = _BodyCounter(exchange.app_receive, send, limit, stats)
                 exchange.app_receive, exchange.app_send = body.counting_receive, body.closing_send
         stats.in_flight += 1
         stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
@@ -104,6 +105,9 @@ class LifecycleStage(Stage):
 
     def exit(self, exchange: Exchange, state: _BodyCounter | None) -> None:
         self.stats.in_flight -= 1
+        if state is not None:  # the counter refers back to the exchange: break the cycle
+            exchange.app_receive = exchange.receive
+            exchange.app_send = None
 
     def fault(
         self, exchange: Exchange, state: _BodyCounter | None, error: BaseException

@@ -30,9 +30,6 @@ class DrainStage(Stage):
     def __init__(self, manager: ShutdownManager) -> None:
         self._cut = manager.cut_requests
 
-    def enter(self, exchange: Exchange) -> None:
-        return None
-
     def fault(
         self, exchange: Exchange, state: Any, error: BaseException
     ) -> ShutdownInterrupted | None:
