@@ -28,7 +28,7 @@ def _worst(statuses: list[Status]) -> Status:
 
 
 def build_report(service: str, tier: Tier, results: list[GateResult]) -> dict[str, Any]:
-    """The report document of DESIGN.md (also served at `/gates` and printed by `--json`)."""
+    """The report document (served at `/gates`, printed by `hardened check --json`)."""
     warnings: list[str] = []
     status = _worst([result.status for result in results])
     honest_gap = all(r.status is Status.PASS and not r.caveats for r in results)

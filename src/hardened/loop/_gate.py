@@ -1,4 +1,4 @@
-"""LoopGate: is the loop watched, how late does it run, what blocked it (gate 3 of GATES.md)."""
+"""LoopGate: is the loop watched, how late does it run, what blocked it (gate 3)."""
 
 from __future__ import annotations
 
