@@ -9,9 +9,9 @@ from hardened.loop._config import LoopConfig
 from hardened.loop._frames import BlockedEvent, Frame
 from hardened.loop._gate import LoopGate
 from hardened.loop._install import Loop
-from hardened.loop._state import LAG_BUCKETS
 from hardened.loop._monitor import LoopMonitor
 from hardened.loop._offload import Offloader, offload, request_remaining
+from hardened.loop._state import LAG_BUCKETS
 from hardened.loop._strict import LoopBlocked, strict_loop
 
 __all__ = [
