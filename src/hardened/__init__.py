@@ -14,6 +14,15 @@ from hardened.errors import (
     ShutdownInterrupted,
 )
 from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier, Waiver
+from hardened.idempotency import (
+    Idempotency,
+    IdempotencyConfig,
+    MemoryIdempotencyStore,
+    PostgresIdempotencyStore,
+    idempotency_context,
+    idempotent,
+    not_idempotent,
+)
 from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
@@ -37,15 +46,19 @@ __all__ = [
     "Gate",
     "GateResult",
     "HardenedError",
+    "Idempotency",
+    "IdempotencyConfig",
     "Installer",
     "Layer",
     "LifecycleConfig",
     "LoadShed",
     "LoopConfig",
     "Mechanism",
+    "MemoryIdempotencyStore",
     "MiB",
     "ObserveConfig",
     "Phase",
+    "PostgresIdempotencyStore",
     "Priority",
     "RejectedError",
     "Service",
@@ -62,6 +75,9 @@ __all__ = [
     "build_stack",
     "component",
     "deadline_scope",
+    "idempotency_context",
+    "idempotent",
+    "not_idempotent",
     "offload",
     "remaining",
     "route_timeout",

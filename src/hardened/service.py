@@ -35,6 +35,7 @@ from hardened.gates import (
     Waiver,
     build_report,
 )
+from hardened.idempotency import Idempotency
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
@@ -88,6 +89,7 @@ class Service:
         shed: ShedConfig | None = SHED_DEFAULTS,
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
+        idempotency: bool = True,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -130,6 +132,7 @@ class Service:
             shed_mechanism,
             Lifecycle(lifecycle) if lifecycle is not None else None,
             Deadline(deadline) if deadline is not None else None,
+            Idempotency() if idempotency else None,  # the gate; a store adds the layer
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:
