@@ -46,7 +46,8 @@ def _valid(key: str) -> bool:
 
 def read_key(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     """The key in `headers` (None when absent); `IdempotencyKeyInvalid` when malformed or sent
-    twice. A structured-field string (``"abc"``) is unquoted; a bare token is taken as is."""
+    twice. A structured-field string (``"abc"``) is unquoted; a bare token is taken as is;
+    quotes and backslashes are refused anywhere else."""
     found: bytes | None = None
     for header, value in headers:
         if header == name:
@@ -61,8 +62,8 @@ def read_key(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
         raise IdempotencyKeyInvalid("the key must be printable ASCII") from None
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
-        if '"' in key or "\\" in key:
-            raise IdempotencyKeyInvalid("a quoted key must not contain quotes or backslashes")
+    if '"' in key or "\\" in key:
+        raise IdempotencyKeyInvalid("a key must not contain quotes or backslashes")
     if not _valid(key):
         raise IdempotencyKeyInvalid(
             f"the key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
