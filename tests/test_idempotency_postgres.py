@@ -135,11 +135,14 @@ async def test_the_completion_commits_or_rolls_back_with_the_handlers_transactio
     ticket = await _claim(store, _request())
     context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset({"location"}))
     response = JSONResponse({"order": 1}, status_code=201, headers={"Location": "/orders/1"})
-    async with pool.acquire() as conn:
-        with pytest.raises(RuntimeError):
-            async with conn.transaction():
-                await context.complete_in(conn, response)
-                raise RuntimeError("the business write failed")
+
+    async def store_then_fail() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await context.complete_in(conn, response)
+            raise RuntimeError("the business write failed")
+
+    with pytest.raises(RuntimeError):
+        await store_then_fail()
     assert isinstance(await store.claim(_request(), lease=30, retention=3600), InFlight)
     async with pool.acquire() as conn, conn.transaction():
         await context.complete_in(conn, response)
@@ -156,10 +159,13 @@ async def test_complete_in_after_losing_the_lease_raises_inside_the_transaction(
     await asyncio.sleep(0.4)
     await _claim(store, _request())
     context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
-    async with pool.acquire() as conn:
-        with pytest.raises(IdempotencyLeaseLost):
-            async with conn.transaction():
-                await context.complete_in(conn, JSONResponse({}, status_code=201))
+
+    async def complete() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await context.complete_in(conn, JSONResponse({}, status_code=201))
+
+    with pytest.raises(IdempotencyLeaseLost):
+        await complete()
 
 
 async def test_the_reaper_deletes_expired_keys_and_an_expired_key_counts_as_new(

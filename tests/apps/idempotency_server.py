@@ -71,7 +71,8 @@ async def create_order(request: Request) -> Response:
     pool = component(request, asyncpg.Pool)
     async with pool.acquire() as conn, conn.transaction():
         number = await conn.fetchval(
-            "INSERT INTO idem_effects (tenant, idem_key, item, pid) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO idem_effects (tenant, idem_key, item, pid) "
+            "VALUES ($1, $2, $3, $4) RETURNING id",
             context.scope if context else None,
             context.key if context else None,
             body.get("item"),
