@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from hardened.idempotency import IdempotencyConfig, MemoryIdempotencyStore
+from hardened.idempotency import IdempotencyConfig, MemoryIdempotencyStore, derive_key
 from tests.apps.idempotency_memory import Effects, build
 
 A = {"Authorization": "Bearer tenant-a"}
@@ -213,3 +213,28 @@ async def test_a_response_over_the_stored_limit_is_sent_but_not_replayed() -> No
     assert first.json()["item"] == "long enough"
     assert "idempotent-replayed" not in again.headers
     assert len(effects.orders) == 2
+
+
+async def test_a_retry_after_a_failure_past_a_recovery_point_resumes_without_a_second_charge() -> (
+    None
+):
+    """The processor is charged once, under a key derived from (tenant, key, step)."""
+    client, effects = _client()
+    async with client:
+        with pytest.raises(RuntimeError):
+            await client.post("/payments", content=b"10 EUR", headers=_keyed("pay-1"))
+        retry = await client.post("/payments", content=b"10 EUR", headers=_keyed("pay-1"))
+    assert retry.status_code == 201
+    assert retry.json() == {"paid": True, "resumed_from": "charged"}
+    assert effects.charges == {derive_key("tenant-a", "pay-1", "charge"): 1}
+
+
+def test_downstream_keys_differ_by_tenant_key_and_step_and_never_change() -> None:
+    """A derived key is stable across retries and unique per tenant, key and step."""
+    key = derive_key("tenant-a", "k", "charge")
+    assert key == derive_key("tenant-a", "k", "charge")
+    assert (
+        len({key, derive_key("tenant-b", "k", "charge"), derive_key("tenant-a", "k", "refund")})
+        == 3
+    )
+    assert derive_key("a", "bc", "d") != derive_key("ab", "c", "d")

@@ -34,6 +34,7 @@ class Effects:
     orders: list[dict[str, Any]] = field(default_factory=list)
     failures: int = 0
     hold: asyncio.Event | None = None  # set: order handlers wait for it after their effect
+    charges: dict[str, int] = field(default_factory=dict)  # the processor, by its key
 
 
 def build(
@@ -77,6 +78,20 @@ def build(
         effects.failures += 1
         return PlainTextResponse("unknown currency", status_code=400)
 
+    @idempotent()
+    async def pay(request: Request) -> Response:
+        context = idempotency_context(request)
+        assert context is not None
+        resumed = context.recovery_point
+        if resumed == "started":  # charge the processor with a key of this step
+            charge_key = context.downstream_key("charge")
+            effects.charges[charge_key] = effects.charges.get(charge_key, 0) + 1
+            await context.reach("charged")
+        effects.failures += 1
+        if effects.failures == 1:
+            raise RuntimeError("crashed after the charge, before the local write")
+        return JSONResponse({"paid": True, "resumed_from": resumed}, status_code=201)
+
     @idempotent(required=False)
     async def note(request: Request) -> Response:
         effects.orders.append({"note": True})
@@ -94,6 +109,7 @@ def build(
             Route("/fail", fail, methods=["POST"]),
             Route("/reject", reject, methods=["POST"]),
             Route("/notes", note, methods=["POST"]),
+            Route("/payments", pay, methods=["POST"]),
             Route("/webhook", webhook, methods=["POST"]),
         ],
         mechanisms=[Idempotency(store, scope=tenant_of, config=config)],
