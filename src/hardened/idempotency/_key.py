@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from hardened.errors import IdempotencyError, IdempotencyKeyInvalid, RejectedError
@@ -40,8 +41,7 @@ class IdempotencyLeaseLost(IdempotencyError):
     title = "The Idempotency-Key was taken over by a retry"
 
 
-def _valid(key: str) -> bool:
-    return 1 <= len(key) <= MAX_KEY_LENGTH and all(" " <= c <= "~" for c in key)
+_VALID = re.compile(r"[ -~]{1,255}")  # printable ASCII, 1 to MAX_KEY_LENGTH characters
 
 
 def read_key(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -64,7 +64,7 @@ def read_key(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
         key = key[1:-1]
     if '"' in key or "\\" in key:
         raise IdempotencyKeyInvalid("a key must not contain quotes or backslashes")
-    if not _valid(key):
+    if not _VALID.fullmatch(key):
         raise IdempotencyKeyInvalid(
             f"the key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
         )
