@@ -196,8 +196,12 @@ def _result(samples: dict[str, list[dict[str, Any]]], rounds: int, seconds: floa
         "connections from the harness (raw asyncio), a new Idempotency-Key on every request; "
         "both servers under `hardened run` with the default stack, one asyncpg pool each "
         "(max 8) on the same PostgreSQL (DATABASE_URL or an embedded server).",
-        "The handler: BEGIN, one INSERT, COMMIT. With the layer: the claim (one statement), "
-        "then the same transaction plus the fenced completion UPDATE (`complete_in`).",
+        "Round trips to PostgreSQL per request: without the layer BEGIN, INSERT, COMMIT and "
+        "the pool's reset when the connection goes back (4); with it, the claim and its "
+        "connection's reset before the handler, and the fenced completion UPDATE inside the "
+        "handler's transaction (`complete_in`) (7). The claim commits without waiting for its "
+        "WAL flush (the handler's commit flushes it), so only the handler's commit waits for "
+        "the disk.",
         "CPU = user + system time of the server process over the run, per request answered; "
         "ratios are paired per round, then the median; spread = min–max over rounds.",
     ]

@@ -63,7 +63,8 @@ class Statements:
         self.table = t
         self.migrations = tuple(m.format(t=t) for m in MIGRATIONS)
         # One round trip in the usual case: the claim, or the row that refused it. A row
-        # committed after this statement's snapshot is read by `row` instead.
+        # committed after this statement's snapshot is read by `row` instead. $9 is the
+        # claim's synchronous_commit (see PostgresIdempotencyStore).
         self.claim = f"""
 WITH claimed AS (
   INSERT INTO {t} AS k (scope, idem_key, fingerprint, method, route, lease_token,
@@ -86,7 +87,7 @@ WITH claimed AS (
 SELECT true AS won, id, recovery_point, attempts, NULL::bytea AS fingerprint,
        NULL::text AS state, NULL::smallint AS response_status, NULL::text AS response_headers,
        NULL::bytea AS response_body, NULL::float8 AS lease_left
-FROM claimed
+FROM claimed CROSS JOIN (SELECT set_config('synchronous_commit', $9, true)) AS commit_mode
 UNION ALL
 SELECT false, id, recovery_point, attempts, fingerprint, state, response_status,
        response_headers::text, response_body,
