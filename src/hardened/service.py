@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardened._lifespan import InnerLifespan
+from hardened.breaker import Breakers
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
@@ -123,6 +124,7 @@ class Service:
             self.use(Lifecycle(lifecycle))
         if deadline is not None:
             self.use(Deadline(deadline))
+        self.use(Breakers())  # passes while nothing calls outside; each Dependency joins it
         for mechanism in mechanisms:
             self.use(mechanism)
 
