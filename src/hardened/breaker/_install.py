@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hardened.breaker._breaker import BreakerState
 from hardened.breaker._gate import BreakerBoard, BreakerGate, Guarded
 from hardened.errors import ConfigError
 from hardened.gates import Installer
@@ -26,6 +27,15 @@ class Breakers:
         service.register_gate(BreakerGate(self.board, service))
         service.publish_fact(BOARD_FACT, lambda: self.board)
         service.publish_fact(DEPENDENCIES_FACT, self._facts)
+        service.track_state("outbound", "dependencies", self._summary, gate="breaker")
+
+    def _summary(self) -> dict[str, int]:
+        states = [d.breaker.state for d in self.board]
+        closed = (BreakerState.CLOSED, BreakerState.DISABLED)
+        return {
+            "registered": len(states),
+            "breakers_not_closed": sum(s not in closed for s in states),
+        }
 
     def _facts(self) -> list[dict[str, Any]]:
         return [
