@@ -1,5 +1,6 @@
 """hardened: an ASGI toolkit whose eight production-readiness gates are built in and verified."""
 
+from hardened.breaker import BreakerConfig, BulkheadConfig
 from hardened.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hardened.components import Components, component
 from hardened.deadline import DeadlineConfig, deadline_scope, remaining, route_timeout
@@ -24,6 +25,8 @@ from hardened.gates import Gate, GateResult, Status, Tier, Waiver
 from hardened.lifecycle import LifecycleConfig, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
+from hardened.outbound import Dependency, DependencyConfig
+from hardened.retry import RetryConfig
 from hardened.service import Mechanism, Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -34,6 +37,8 @@ __all__ = [
     "SLO",
     "SYSTEM_CLOCK",
     "BodyTooLarge",
+    "BreakerConfig",
+    "BulkheadConfig",
     "BulkheadFull",
     "CircuitOpen",
     "Clock",
@@ -41,6 +46,8 @@ __all__ = [
     "ConfigError",
     "DeadlineConfig",
     "DeadlineExceeded",
+    "Dependency",
+    "DependencyConfig",
     "EndpointsConfig",
     "Gate",
     "GateResult",
@@ -59,6 +66,7 @@ __all__ = [
     "PoolExhausted",
     "Priority",
     "RejectedError",
+    "RetryConfig",
     "Service",
     "ShedConfig",
     "ShutdownConfig",
