@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -22,7 +24,7 @@ class Upstream:
         self.status = status
         self.retry_after = retry_after
         self.seen: list[Request] = []
-        self.app = Starlette(routes=[Route("/charge", self.charge, methods=["GET", "POST"])])
+        self.app = Starlette(routes=[Route("/charge", self.charge, methods=["GET", "POST", "PUT"])])
 
     async def charge(self, request: Request) -> Response:
         self.seen.append(request)
@@ -86,3 +88,15 @@ async def test_a_refused_connection_is_a_failure_that_reaches_the_caller() -> No
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{free_port()}/charge")
     assert dependency.breaker.window.failures == 3
+
+
+async def test_a_streamed_body_is_sent_once() -> None:
+    """A PUT whose body is an async stream is not retried: it could not be sent again."""
+    upstream = Upstream(503)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"amount": 100}'
+
+    async with client(upstream) as http:
+        assert (await http.put("/charge", content=body())).status_code == 503
+    assert len(upstream.seen) == 1

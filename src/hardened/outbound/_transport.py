@@ -51,12 +51,13 @@ class DependencyTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         dependency = self.hardened_dependency
+        replayable = isinstance(request.stream, httpx.ByteStream)  # a streamed body goes once
         try:
             return await dependency.call(
                 self._send,
                 request,
-                idempotent=request.method in self._methods,
-                idempotency_key=request.headers.get(self._key_header),
+                idempotent=replayable and request.method in self._methods,
+                idempotency_key=request.headers.get(self._key_header) if replayable else None,
             )
         except FailedResponse as failed:
             response = failed.response
