@@ -26,6 +26,8 @@ _SCAN_CAVEAT = (
     "modules; one built inside a function or held by a registered component is not inspected"
 )
 _PROCESS_CAVEAT = "breakers and bulkheads are per process: each replica learns on its own"
+# The module scan walks every loaded module: reports for several tiers in a row share one.
+SCAN_REUSE_SECONDS = 1.0
 
 
 class Guarded(Protocol):
@@ -80,10 +82,17 @@ class BreakerGate:
     def __init__(self, board: BreakerBoard, service: Installer) -> None:
         self._board = board
         self._service = service
+        self._scan: tuple[float, list[dict[str, str]]] | None = None
+
+    def _bypassing(self) -> list[dict[str, str]]:
+        now = self._service.clock.monotonic()
+        if self._scan is None or now - self._scan[0] >= SCAN_REUSE_SECONDS:
+            self._scan = (now, bypassing_clients(self._service))
+        return self._scan[1]
 
     def check(self, tier: Tier) -> GateResult:
         dependencies = [dependency.describe() for dependency in self._board]
-        bypass = bypassing_clients(self._service)
+        bypass = self._bypassing()
         evidence: dict[str, Any] = {
             "dependencies": dependencies,
             "bypassing_clients": bypass,
