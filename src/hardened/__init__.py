@@ -12,25 +12,21 @@ from hardened.errors import (
     ConfigError,
     DeadlineExceeded,
     HardenedError,
-    IdempotencyError,
-    IdempotencyKeyInFlight,
-    IdempotencyKeyInvalid,
-    IdempotencyKeyReused,
     LoadShed,
-    PoolExhausted,
     RejectedError,
     ShutdownInterrupted,
 )
-from hardened.gates import Gate, GateResult, Status, Tier, Waiver
-from hardened.lifecycle import LifecycleConfig, body_limit
+from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier, Waiver
+from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
 from hardened.outbound import Dependency, DependencyConfig
 from hardened.retry import RetryConfig
-from hardened.service import Mechanism, Phase, Service
+from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
-from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
+from hardened.stack import build_stack
+from hardened.stages import MIDDLEWARE_ORDER, Layer, Stage
 
 __all__ = [
     "MIDDLEWARE_ORDER",
@@ -52,18 +48,15 @@ __all__ = [
     "Gate",
     "GateResult",
     "HardenedError",
-    "IdempotencyError",
-    "IdempotencyKeyInFlight",
-    "IdempotencyKeyInvalid",
-    "IdempotencyKeyReused",
+    "Installer",
     "Layer",
     "LifecycleConfig",
     "LoadShed",
     "LoopConfig",
     "Mechanism",
+    "MiB",
     "ObserveConfig",
     "Phase",
-    "PoolExhausted",
     "Priority",
     "RejectedError",
     "RetryConfig",
@@ -72,6 +65,7 @@ __all__ = [
     "ShutdownConfig",
     "ShutdownInterrupted",
     "ShutdownManager",
+    "Stage",
     "Status",
     "SystemClock",
     "Tier",

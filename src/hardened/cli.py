@@ -100,7 +100,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from hardened.lifecycle.runner import RunConfig, run
+    from hardened.server import RunConfig, run
 
     service = load_service(args.app)
     admin_port = None if args.admin_port == 0 else args.admin_port

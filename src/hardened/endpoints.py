@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
@@ -15,7 +15,23 @@ from hardened.errors import ConfigError
 from hardened.gates import Tier
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from prometheus_client import CollectorRegistry
+
+
+class Service(Protocol):
+    """What the endpoints read of the service they answer for."""
+
+    endpoints: EndpointsConfig
+    metrics_registry: CollectorRegistry
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether to take traffic now, and why."""
+        ...
+
+    def report(self, tier: Tier | str | None = None) -> dict[str, Any]:
+        """The gate report document."""
+        ...
+
 
 __all__ = ["AdminApp", "EndpointsConfig", "public_probes", "send_json"]
 

@@ -48,10 +48,12 @@ class HardenedError(Exception):
     """Base of every error `hardened` raises.
 
     `status` is the HTTP answer at the edge; `problem_type` names the problem+json type;
-    `retry_after` (seconds), when set, becomes a `Retry-After` header.
+    `retry_after` (seconds), when set, becomes a `Retry-After` header; `close` asks the answer
+    to close the connection (part of the request is unread).
     """
 
     status: int = 500
+    close: bool = False
     problem_type: str = "about:blank"
     title: str = "Internal error"
 

@@ -38,7 +38,7 @@ def problem_response(
     ]
     if error.retry_after is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))
-    if close:
+    if close or error.close:
         headers.append((b"connection", b"close"))
     return error.status, headers, body
 

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.gates import Installer
 
 __all__ = [
     "OUTBOUND_TYPES",
@@ -82,7 +82,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
         yield from _endpoint_modules(getattr(route, "routes", None) or ())
 
 
-def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]:
+def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
     anchors = (service, service.app)
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
@@ -98,7 +98,7 @@ def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]
     return [found[name] for name in sorted(found)]
 
 
-def outside_clients(service: Service, extra_modules: Iterable[str]) -> list[dict[str, str]]:
+def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
     """Outbound clients and pools in scanned module globals that no component holds."""
     registered = set()
     for kind in service.components.kinds():

@@ -64,7 +64,7 @@ def _guards(client: object) -> bool:
 def bypassing_clients(service: Installer) -> list[dict[str, str]]:
     """Outbound clients in scanned module globals that do not go through a Dependency."""
     found = []
-    for client in outside_clients(service, ()):  # type: ignore[arg-type]  # app + components
+    for client in outside_clients(service, ()):
         if client["type"] in _POOL_TYPES:
             continue
         module, _, attribute = client["where"].rpartition(".")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._headers import GRPC_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER
-from hardened.deadline._layer import DeadlineLayer, DeadlineStats
-from hardened.deadline._metrics import deadline_state
+from hardened.deadline._stage import DeadlineStats
+from hardened.gates import GATE_QUESTIONS, GateResult, Installer, Status, Tier
+from hardened.routes import RouteOverrides
 from hardened.wiring import consumes_deadline, makes_calls, outside_clients
-from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
-from hardened.lifecycle.routes import RouteOverrides
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["Deadline", "DeadlineGate"]
+__all__ = ["DeadlineGate"]
 
 _SCAN_CAVEAT = (
     "the wiring scan sees module globals of the service's, application's and endpoints' "
@@ -33,7 +29,7 @@ class DeadlineGate:
 
     name = "deadline"
 
-    def __init__(self, config: DeadlineConfig, service: Service, stats: DeadlineStats) -> None:
+    def __init__(self, config: DeadlineConfig, service: Installer, stats: DeadlineStats) -> None:
         self._config = config
         self._service = service
         self._stats = stats
@@ -99,20 +95,4 @@ class DeadlineGate:
             status=status,
             evidence=evidence,
             caveats=tuple(caveats),
-        )
-
-
-class Deadline:
-    """The deadline mechanism: its layer in the `deadline` slot and its gate."""
-
-    def __init__(self, config: DeadlineConfig | None = None) -> None:
-        self.config = config or DeadlineConfig()
-        self.stats = DeadlineStats()
-
-    def install(self, service: Service) -> None:
-        """Fill the deadline slot and register the gate."""
-        service.add_layer(DeadlineLayer(self.config, service, self.stats))
-        service.gates.register(DeadlineGate(self.config, service, self.stats))
-        service.mechanisms.track(
-            "deadline", "budget", lambda: deadline_state(self.config, self.stats)
         )

@@ -28,7 +28,7 @@ def _worst(statuses: list[Status]) -> Status:
 
 
 def build_report(service: str, tier: Tier, results: list[GateResult]) -> dict[str, Any]:
-    """The report document of DESIGN.md (also served at `/gates` and printed by `--json`)."""
+    """The report document (served at `/gates`, printed by `hardened check --json`)."""
     warnings: list[str] = []
     status = _worst([result.status for result in results])
     honest_gap = all(r.status is Status.PASS and not r.caveats for r in results)
@@ -67,6 +67,10 @@ class GateBoard:
     def gate(self, name: str) -> Gate:
         """The gate currently answering for `name`."""
         return self._gates[name]
+
+    def configured(self) -> tuple[str, ...]:
+        """The names of the gates a mechanism answers for (not the placeholder)."""
+        return tuple(n for n, g in self._gates.items() if not isinstance(g, NotConfiguredGate))
 
     def results(self, tier: Tier) -> list[GateResult]:
         """Check every gate, in the fixed order, with waivers applied."""

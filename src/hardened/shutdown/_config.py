@@ -17,7 +17,7 @@ DEFAULT_DEREGISTRATION_DELAY = 5.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShutdownConfig:
-    """How the service shuts down on SIGTERM (GATES.md §7). Durations are seconds.
+    """How the service shuts down on SIGTERM (see docs/shutdown.md). Durations are seconds.
 
     `deregistration_delay=None` chooses: 0 when a preStop sleep is declared or no orchestrator
     is detected, else `DEFAULT_DEREGISTRATION_DELAY`. `manifest` points at the Kubernetes

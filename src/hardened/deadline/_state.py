@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hardened.deadline._config import DeadlineConfig
-from hardened.deadline._layer import DeadlineStats
+from hardened.deadline._stage import DeadlineStats
 
 __all__ = ["deadline_state"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from benchmarks._client import parse_head
 from benchmarks._loadgen import missing_tool_message, parse_duration, parse_hey, parse_wrk
 from benchmarks._servers import ServerSpec, cpu_seconds, parse_proc_stat

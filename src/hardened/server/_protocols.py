@@ -26,7 +26,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from hardened.lifecycle.edge import SlowClientStats
+from hardened.lifecycle import SlowClientStats
 
 __all__ = [
     "EdgeTimeouts",
@@ -264,7 +264,7 @@ def protocol_class(http: str) -> type[asyncio.Protocol]:
     if http not in ("auto", "httptools"):
         raise ValueError(f"unknown HTTP implementation {http!r}")
     try:
-        from hardened.lifecycle._httptools import HardenedHttpToolsProtocol
+        from hardened.server._httptools import HardenedHttpToolsProtocol
     except ImportError:
         if http == "httptools":
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from benchmarks._asgi import asgi_cpu_us_per_call, call_once, interleaved_costs
 from benchmarks.apps import edge
 

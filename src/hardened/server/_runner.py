@@ -2,7 +2,7 @@
 
 Stock uvicorn re-raises the captured SIGTERM after a graceful shutdown, so the process dies
 *by the signal* (exit 143) even when every request was answered. This runner hands the first
-signal to the service's shutdown sequence (`hardened.shutdown`: readiness 503, deregistration
+signal to the service's shutdown sequence (`_shutdown`: readiness 503, deregistration
 delay, bounded drain, reverse teardown) and exits 0; the admin listener (`/gates`,
 `/metrics`) runs as a second uvicorn server on the same loop and stops last.
 """
@@ -23,12 +23,10 @@ import uvicorn
 
 from hardened.endpoints import AdminApp
 from hardened.errors import ConfigError
-from hardened.lifecycle.config import LifecycleConfig
-from hardened.lifecycle.edge import SlowClientStats
-from hardened.lifecycle.gate import LifecycleGate, RunnerFacts
-from hardened.lifecycle.protocols import EdgeTimeouts, HardenedConfig, protocol_class
+from hardened.lifecycle import LifecycleConfig, LifecycleGate, RunnerFacts, SlowClientStats
+from hardened.server._protocols import EdgeTimeouts, HardenedConfig, protocol_class
+from hardened.server._shutdown import ShutdownSequence
 from hardened.service import Service
-from hardened.shutdown import ShutdownSequence
 
 __all__ = ["HardenedServer", "RunConfig", "run"]
 
@@ -138,7 +136,7 @@ class HardenedServer(uvicorn.Server):
 
 
 def _lifecycle_gate(service: Service) -> LifecycleGate | None:
-    gate = service.gates.gate("lifecycle")
+    gate = service.fact("lifecycle.gate")
     return gate if isinstance(gate, LifecycleGate) else None
 
 

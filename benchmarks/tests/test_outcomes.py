@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+
 from benchmarks._client import Outcome, poisson_schedule
 from benchmarks._outcomes import per_second, summarize
 from benchmarks.overload import check_targets

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hardened.errors import ConfigError
-from hardened.lifecycle.routes import mark_endpoint
+from hardened.routes import mark_endpoint
 
 __all__ = ["BODY_LIMIT_ATTRIBUTE", "LifecycleConfig", "MiB", "body_limit"]
 

@@ -9,7 +9,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from hardened.lifecycle.protocols import _EdgeMixin
+from hardened.server._protocols import _EdgeMixin
 
 __all__ = ["HardenedHttpToolsProtocol"]
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+
 from benchmarks._client import Client, run_open_loop, timed_get
 
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
-from hardened.lifecycle.config import BODY_LIMIT_ATTRIBUTE, LifecycleConfig
-from hardened.lifecycle.edge import EdgeStats, LifecycleLayer, SlowClientStats
-from hardened.lifecycle.metrics import lifecycle_state
-from hardened.lifecycle.process import ProcessFacts, inspect_process
-from hardened.lifecycle.routes import RouteOverrides
+from hardened.gates import GATE_QUESTIONS, GateResult, Installer, Status, Tier
+from hardened.lifecycle._config import BODY_LIMIT_ATTRIBUTE, LifecycleConfig
+from hardened.lifecycle._process import ProcessFacts, inspect_process
+from hardened.lifecycle._state import LifecycleStats, SlowClientStats
+from hardened.routes import RouteOverrides
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["Lifecycle", "LifecycleGate", "RunnerFacts"]
+__all__ = ["LifecycleGate", "RunnerFacts"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +58,7 @@ class LifecycleGate:
 
     name = "lifecycle"
 
-    def __init__(self, config: LifecycleConfig, service: Service, stats: EdgeStats) -> None:
+    def __init__(self, config: LifecycleConfig, service: Installer, stats: LifecycleStats) -> None:
         self.config = config
         self._service = service
         self._stats = stats
@@ -73,7 +69,7 @@ class LifecycleGate:
         self.runner = facts
 
     def _serving(self) -> bool:
-        return self._service.phase.value in ("ready", "draining")
+        return self._service.serving()
 
     def _slow_clients(self) -> tuple[dict[str, Any], str | None]:
         config, runner = self.config, self.runner
@@ -105,10 +101,8 @@ class LifecycleGate:
         return evidence, None
 
     def _edge_timeout(self) -> float | None:
-        from hardened.deadline import DeadlineGate
-
-        gate = self._service.gates.gate("deadline")
-        return gate.default_timeout if isinstance(gate, DeadlineGate) else None
+        timeout = self._service.fact("deadline.default_timeout")
+        return timeout if isinstance(timeout, float | int) else None
 
     def check(self, tier: Tier) -> GateResult:
         config, stats = self.config, self._stats
@@ -182,25 +176,4 @@ class LifecycleGate:
             status=status,
             evidence=evidence,
             caveats=(*failures, *warnings, *caveats),
-        )
-
-
-class Lifecycle:
-    """The lifecycle mechanism: its layer in the `lifecycle` slot and its gate."""
-
-    def __init__(self, config: LifecycleConfig | None = None) -> None:
-        self.config = config or LifecycleConfig()
-        self.stats = EdgeStats()
-
-    def install(self, service: Service) -> None:
-        """Fill the lifecycle slot and register the gate."""
-        service.add_layer(LifecycleLayer(self.config, service, self.stats))
-        gate = LifecycleGate(self.config, service, self.stats)
-        service.gates.register(gate)
-        service.mechanisms.track(
-            "lifecycle",
-            "edge",
-            lambda: lifecycle_state(
-                self.config, self.stats, lambda: gate.runner.stats if gate.runner else None
-            ),
         )

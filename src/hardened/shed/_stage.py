@@ -1,6 +1,6 @@
 """The `shed` slot: the outermost cheap rejection, before the body is read.
 
-Per request (a few µs, the shed stage of `hardened._edge.FusedEdge`): exempt paths pass; a
+Per request (a few µs): exempt paths pass; a
 request whose caller budget (`X-Request-Timeout`, or gRPC's format) is already spent by the
 queue delay is dropped with 504; otherwise its priority meets the two signals. Queue delay,
 adaptive CoDel: a burst may queue up to the interval (100 ms) until the delay has stayed above
@@ -17,32 +17,34 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from typing import TYPE_CHECKING
+import time
 
 from prometheus_client import Counter
-from starlette.types import Scope, Send
+from starlette.types import Scope
 
+from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
-from hardened.problems import problem_response, send_problem
+from hardened.problems import problem_response
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
-from hardened.stack import EdgeStage
+from hardened.stages import Exchange, Refused, Stage
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["Shedder", "install_shed"]
+__all__ = ["Shedder"]
 
 _PRIORITIES = {p.value: p for p in Priority}
 
 
-class Shedder(EdgeStage):
-    """The shedder's state (signals, in-flight, counters) and its ASGI layer."""
+class Shedder(Stage):
+    """The shedder's state (signals, in-flight, counters) and its edge stage."""
 
     slot = "shed"
 
     def __init__(self, config: ShedConfig, rejected: Counter) -> None:
         self.config = config
+        wanted = [config.priority_header.encode()] if config.priority_header else []
+        self.headers = (*wanted, *(CALLER_BUDGET_HEADERS if config.drop_late else ()))
+        self._priority_header = wanted[0] if wanted else None
+        self._exempt = config.exempt_paths
         self.codel = CoDel(config.queue_delay_target, config.queue_delay_interval)
         self.monitor = QueueDelayMonitor(
             config.heartbeat,
@@ -198,30 +200,41 @@ class Shedder(EdgeStage):
             answer = self._answers[key] = problem_response(error, close=close)
         return answer
 
-    async def refuse(
-        self, scope: Scope, send: Send, reason: str, priority: Priority, now: float
-    ) -> None:
-        """Answer 503 (or 504 for a spent caller budget) without reading the body."""
+    def refusal(
+        self, scope: Scope, reason: str, priority: Priority, now: float
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Count a refusal and render its answer: 503 (or 504 for a spent caller budget)."""
         self.rejected_total += 1
         self._rejected[(reason, priority)].inc()
         scope["hardened.shed"] = reason
         close = self._should_close(scope, now)
         self.closed_total += close
         status, headers, body = self._answer(reason, close)
-        await send_problem(send, status, list(headers), body)
+        return status, list(headers), body
 
+    # -- the edge stage ----------------------------------------------------------------------
 
-def install_shed(service: Service, config: ShedConfig | None) -> Shedder | None:
-    """Put the shedder in the `shed` slot and publish its state (kind "shed")."""
-    if config is None:
-        return None
-    rejected = Counter(
-        "http_server_shed_rejected",
-        "Requests refused by the load shedder, by reason and priority.",
-        ["reason", "priority"],
-        registry=service.metrics_registry,
-    )
-    shedder = Shedder(config, rejected)
-    service.add_layer(shedder)
-    service.mechanisms.track("shed", "edge", shedder.state, gate="observe")
-    return shedder
+    def enter(self, exchange: Exchange) -> float | None:
+        """Refuse now (before the body is read) or admit; the state is the admission time."""
+        scope = exchange.scope
+        if self._exempt and scope["path"].startswith(self._exempt):
+            return None
+        headers = exchange.headers
+        priority: bytes | None = None
+        caller: float | None = None
+        if headers:
+            if self._priority_header is not None:
+                priority = headers.get(self._priority_header)
+            if self.config.drop_late:
+                caller = caller_budget(headers)[0]
+        refusal = self.check(exchange.loop, scope["path"], priority, caller)
+        if refusal is not None:
+            raise Refused(self.refusal(scope, *refusal))
+        self.inflight += 1
+        return time.monotonic()
+
+    def exit(self, exchange: Exchange, state: float | None) -> None:
+        if state is not None:
+            inflight = self.inflight
+            self.inflight = inflight - 1
+            self.limit.on_sample(time.monotonic() - state, inflight)

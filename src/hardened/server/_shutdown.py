@@ -1,4 +1,5 @@
-"""The shutdown sequence on a uvicorn server: the phases of GATES.md §7, each bounded and logged.
+"""The shutdown sequence on a uvicorn server: the phases of the shutdown policy, each bounded
+and logged.
 
 `HardenedServer` calls in at four points: `on_signal` (from `handle_exit`), `due` and
 `refresh` (from `on_tick`), and `run` (as its `shutdown`). Stock uvicorn closes the listener
@@ -14,9 +15,9 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
-from hardened.errors import DRAIN_CANCEL_MESSAGE, ConfigError
+from hardened.errors import ConfigError
+from hardened.shutdown import ShutdownManager
 from hardened.shutdown._budget import ShutdownBudget, settings_budget
-from hardened.shutdown._manager import ShutdownManager
 from hardened.shutdown._report import (
     ShutdownReport,
     ensure_log_handler,
@@ -30,7 +31,7 @@ from hardened.shutdown._watchdog import Watchdog
 if TYPE_CHECKING:
     import uvicorn
 
-    from hardened.service import Service
+    from hardened.gates import Installer
 
 __all__ = ["ShutdownSequence"]
 
@@ -67,7 +68,7 @@ class ShutdownSequence:
         self._background_at_signal = 0
 
     @classmethod
-    def for_service(cls, server: uvicorn.Server, service: Service) -> ShutdownSequence | None:
+    def for_service(cls, server: uvicorn.Server, service: Installer) -> ShutdownSequence | None:
         """The sequence for `service`, or None when its shutdown mechanism is off."""
         if ShutdownManager not in service.components:
             return None
@@ -241,8 +242,9 @@ class ShutdownSequence:
             await asyncio.sleep(_POLL)
         pending = [task for task in state.tasks if not task.done()]
         truncated = self._open_responses()
+        reason = "second signal" if self.forced else "drain timeout"
         for task in pending:
-            task.cancel(msg=DRAIN_CANCEL_MESSAGE)
+            self.manager.cut(task, reason)
         if pending:
             logger.warning(
                 "drain: cancelling %d request(s) after %.1fs%s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from benchmarks._stats import (
     fmt_ms,
     fmt_pct,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from benchmarks.__main__ import main
 from benchmarks._plot import plot_overload
 from benchmarks._registry import Result, default_stack, not_built
