@@ -94,7 +94,7 @@ class Dependency:
         started = self._clock.monotonic()
         self.retry.budget.deposit(started)
         try:
-            return await self.attempt(fn, *args)
+            return await self._attempt(fn, *args)
         except Exception as exc:
             if not (
                 self._retries
@@ -105,7 +105,7 @@ class Dependency:
             first: Exception = exc
         return await self._retry_after_first(fn, args, first, started)
 
-    async def attempt(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _attempt(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """One attempt: breaker permit → bulkhead slot → attempt timeout → `fn(*args)`."""
         try:
             epoch = self.breaker.acquire()
@@ -197,7 +197,7 @@ class Dependency:
             raise first
         async with deadline_scope(left, clock=self._clock, source=f"{self.name} dependency"):
             return await self.retry.retry(
-                lambda: self.attempt(fn, *args), first, retryable=self._retryable, veto=self._veto
+                lambda: self._attempt(fn, *args), first, retryable=self._retryable, veto=self._veto
             )
 
     # -- events ------------------------------------------------------------------------------
