@@ -11,6 +11,7 @@
     │   ├── PoolExhausted (TimeoutError)   no connection within the timeout  → 503
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
+    ├── DependencyTimeout (TimeoutError)   a dependency did not answer in time → 504
     ├── ShutdownInterrupted                cut at the drain timeout           → 503
     └── IdempotencyError                   an Idempotency-Key problem
         ├── IdempotencyKeyInvalid          missing or malformed key           → 400
@@ -29,6 +30,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "DeadlineExceeded",
+    "DependencyTimeout",
     "HardenedError",
     "IdempotencyError",
     "IdempotencyKeyInFlight",
@@ -119,6 +121,14 @@ class DeadlineExceeded(HardenedError, TimeoutError):
     status = 504
     problem_type = "https://hardened.dev/problems/deadline-exceeded"
     title = "Request deadline exceeded"
+
+
+class DependencyTimeout(HardenedError, TimeoutError):
+    """A dependency did not answer within its attempt timeout (after any retries)."""
+
+    status = 504
+    problem_type = "https://hardened.dev/problems/dependency-timeout"
+    title = "Dependency timed out"
 
 
 class IdempotencyError(HardenedError):
