@@ -10,6 +10,7 @@ import pytest
 
 from hardened import Components, ConfigError, Service
 from hardened._lifespan import InnerLifespan
+from hardened.errors import StartupFailed
 
 
 class Database:
@@ -56,7 +57,7 @@ async def test_components_start_in_order_and_stop_in_reverse() -> None:
 
 
 async def test_failed_start_stops_what_already_started() -> None:
-    """When the third component fails to start, the first two are stopped in reverse."""
+    """A failed third start stops the first two in reverse; the error names the component."""
     events: list[str] = []
     components = Components()
     components.provide(Database)(_recording(events, "db", Database()))
@@ -67,8 +68,11 @@ async def test_failed_start_stops_what_already_started() -> None:
         yield Processor()  # pragma: no cover
 
     components.provide(Processor)(broken)
-    with pytest.raises(OSError, match="unreachable"):
+    with pytest.raises(
+        StartupFailed, match="Processor failed to start: OSError: .*unreachable"
+    ) as failed:
         await components.start()
+    assert isinstance(failed.value.__cause__, OSError)
     assert events == ["start db", "start cache", "stop cache", "stop db"]
 
 

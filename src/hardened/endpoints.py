@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 from hardened.gates import Tier
 
@@ -32,6 +33,7 @@ class EndpointsConfig:
     admin_on_public_port: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         paths = (self.livez_path, self.readyz_path, self.gates_path, self.metrics_path)
         if any(not path.startswith("/") for path in paths):
             raise ConfigError(f"endpoint paths must start with '/': {paths}")

@@ -4,6 +4,8 @@
 
     HardenedError
     ├── ConfigError (ValueError)           invalid configuration, raised at construction
+    ├── StartupFailed                      a component did not start (names it)
+    ├── MalformedBody                      the request body is not valid JSON → 400
     ├── RejectedError                      refused before doing the work      → 503 / 413
     │   ├── LoadShed                       the shedder dropped the request    → 503
     │   ├── CircuitOpen                    a dependency's breaker is open     → 503
@@ -11,7 +13,7 @@
     │   ├── PoolExhausted (TimeoutError)   no connection within the timeout  → 503
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
-    ├── ShutdownInterrupted                cut at the drain timeout           → 503
+    ├── ShutdownInterrupted                cut at the drain timeout or forced → 503
     └── IdempotencyError                   an Idempotency-Key problem
         ├── IdempotencyKeyInvalid          missing or malformed key           → 400
         ├── IdempotencyKeyReused           same key, different request        → 422
@@ -35,13 +37,27 @@ __all__ = [
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "LoadShed",
+    "MalformedBody",
     "PoolExhausted",
     "RejectedError",
     "ShutdownInterrupted",
+    "StartupFailed",
+    "shutdown_interruption",
 ]
 
-# The message the shutdown sequence cancels unfinished requests with at the drain timeout.
+# The messages the shutdown sequence cancels unfinished requests with: at the drain timeout,
+# and when a second signal forced the shutdown. The edge answers each with its own detail.
 DRAIN_CANCEL_MESSAGE = "hardened: drain timeout"
+FORCED_CANCEL_MESSAGE = "hardened: forced shutdown"
+DRAIN_TIMEOUT_DETAIL = (
+    "the service is shutting down and cut this request at its drain timeout; the work "
+    "may be partly done"
+)
+FORCED_SHUTDOWN_DETAIL = (
+    "the service was told to stop at once (a second signal) and cut this request; the work "
+    "may be partly done"
+)
+SHUTDOWN_CANCEL_MESSAGES = frozenset({DRAIN_CANCEL_MESSAGE, FORCED_CANCEL_MESSAGE})
 
 
 class HardenedError(Exception):
@@ -159,3 +175,24 @@ class ShutdownInterrupted(HardenedError):
     status = 503
     problem_type = "https://hardened.dev/problems/shutdown-interrupted"
     title = "Interrupted by shutdown"
+
+
+class StartupFailed(HardenedError):
+    """A component did not start: it raised, outlived its start timeout, or a signal came."""
+
+    title = "Start-up failed"
+
+
+class MalformedBody(HardenedError):
+    """The request body could not be parsed as the JSON the handler asked for."""
+
+    status = 400
+    problem_type = "https://hardened.dev/problems/malformed-body"
+    title = "Malformed request body"
+
+
+def shutdown_interruption(cancel_message: str) -> ShutdownInterrupted:
+    """The 503 for a request the shutdown cut, its detail chosen by the cancel message."""
+    forced = cancel_message == FORCED_CANCEL_MESSAGE
+    detail = FORCED_SHUTDOWN_DETAIL if forced else DRAIN_TIMEOUT_DETAIL
+    return ShutdownInterrupted(detail, retry_after=1)

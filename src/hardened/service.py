@@ -8,6 +8,7 @@ same probes, and `/gates` reports the same eight gates.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -19,17 +20,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened._fields import check_arguments
 from hardened._lifespan import InnerLifespan
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import EndpointsConfig, public_probes
-from hardened.errors import ConfigError, HardenedError
+from hardened.errors import ConfigError, HardenedError, StartupFailed
 from hardened.gates import FactReader, Gate, GateBoard, StateFields, Tier, Waiver, build_report
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import LoopConfig, install_loop
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
-from hardened.problems import problem_response
+from hardened.problems import malformed_json_handler, problem_response
 from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
 from hardened.shutdown import ShutdownConfig, ShutdownManager
 from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
@@ -86,6 +88,7 @@ class Service:
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
     ) -> None:
+        check_arguments("Service", Service.__init__, locals())  # a wrong type fails here
         if not name.strip():
             raise ConfigError("a service needs a name")
         if routes is not None and app is not None:
@@ -113,6 +116,7 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+            self.app.add_exception_handler(json.JSONDecodeError, malformed_json_handler)
         if loop is not None:
             install_loop(self, loop)
         if shutdown is not None:
@@ -229,7 +233,9 @@ class Service:
             self._inner_lifespan = InnerLifespan(self.app, state)
             await self._inner_lifespan.startup()
         except Exception as exc:
-            logger.exception("start-up failed")
+            # A component that timed out or was stopped by a signal is named in one line.
+            quiet = isinstance(exc, StartupFailed) and exc.__cause__ is None
+            logger.error("start-up failed: %s", exc, exc_info=None if quiet else exc)
             await self.components.stop()
             self.phase = Phase.STOPPED
             await send(

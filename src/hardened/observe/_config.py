@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 
 __all__ = ["DEFAULT_BUCKETS", "OBSERVE_DEFAULTS", "SLO", "ObserveConfig"]
@@ -32,6 +33,7 @@ class ObserveConfig:
     rules_selector: str = ""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not self.buckets or any(not (0 < b < math.inf) for b in self.buckets):
             raise ConfigError(f"buckets must be finite positive seconds, got {self.buckets}")
         if list(self.buckets) != sorted(set(self.buckets)):
@@ -68,6 +70,7 @@ class SLO:
     description: str = ""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not _SLO_NAME.match(self.name):
             raise ConfigError(f"SLO name must match {_SLO_NAME.pattern}, got {self.name!r}")
         if not 0.5 <= self.objective < 1.0:
