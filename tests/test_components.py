@@ -69,7 +69,7 @@ async def test_failed_start_stops_what_already_started() -> None:
 
     components.provide(Processor)(broken)
     with pytest.raises(
-        StartupFailed, match="Processor failed to start: OSError: .*unreachable"
+        StartupFailed, match=r"Processor failed to start: OSError: .*unreachable"
     ) as failed:
         await components.start()
     assert isinstance(failed.value.__cause__, OSError)

@@ -22,7 +22,7 @@ from hardened.errors import ConfigError
 __all__ = ["check_arguments", "check_fields", "check_type", "type_name"]
 
 
-def _matches(value: Any, hint: Any) -> bool:  # noqa: PLR0911 - one branch per shape
+def _matches(value: Any, hint: Any) -> bool:  # noqa: PLR0911, PLR0912 - one branch per shape
     origin = typing.get_origin(hint)
     if hint is Any or hint is object:
         return True

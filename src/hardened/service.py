@@ -235,7 +235,7 @@ class Service:
         except Exception as exc:
             # A component that timed out or was stopped by a signal is named in one line.
             quiet = isinstance(exc, StartupFailed) and exc.__cause__ is None
-            logger.error("start-up failed: %s", exc, exc_info=None if quiet else exc)
+            logger.error("start-up failed: %s", exc, exc_info=None if quiet else exc)  # noqa: TRY400
             await self.components.stop()
             self.phase = Phase.STOPPED
             await send(
