@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -75,10 +74,16 @@ def check_type(owner: str, name: str, value: Any, hint: Any) -> None:
         )
 
 
-@functools.cache
+_HINTS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}  # per config class, built once
+
+
 def _hints(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
-    hints = typing.get_type_hints(cls)
-    return tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls))
+    found = _HINTS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls))
+        _HINTS[cls] = found
+    return found
 
 
 def check_fields(config: Any) -> None:

@@ -213,7 +213,9 @@ class Components:
                 task.uncancel()
             await self.stop()
             if isinstance(exc, TimeoutError) and not self._aborted:
-                raise StartupFailed(f"{name} did not start within {seconds:g}s") from None
+                raise StartupFailed(
+                    f"{name} did not start within {seconds:g}s (its start_timeout)"
+                ) from None
             if isinstance(exc, asyncio.CancelledError) and self._aborted:
                 raise StartupFailed(f"start-up stopped by a signal while {name} started") from None
             if isinstance(exc, Exception):

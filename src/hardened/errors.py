@@ -5,7 +5,8 @@
     HardenedError
     ├── ConfigError (ValueError)           invalid configuration, raised at construction
     ├── StartupFailed                      a component did not start (names it)
-    ├── MalformedBody                      the request body is not valid JSON → 400
+    ├── BadRequest                         a malformed request or query       → 400
+    │   └── MalformedBody                  the request body is not valid JSON → 400
     ├── RejectedError                      refused before doing the work      → 503 / 413
     │   ├── LoadShed                       the shedder dropped the request    → 503
     │   ├── CircuitOpen                    a dependency's breaker is open     → 503
@@ -26,6 +27,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BadRequest",
     "BodyTooLarge",
     "BulkheadFull",
     "CircuitOpen",
@@ -183,10 +185,17 @@ class StartupFailed(HardenedError):
     title = "Start-up failed"
 
 
-class MalformedBody(HardenedError):
-    """The request body could not be parsed as the JSON the handler asked for."""
+class BadRequest(HardenedError):
+    """The request (its query, its body) is malformed: the client's fault, not the service's."""
 
     status = 400
+    problem_type = "https://hardened.dev/problems/bad-request"
+    title = "Bad request"
+
+
+class MalformedBody(BadRequest):
+    """The request body could not be parsed as the JSON the handler asked for."""
+
     problem_type = "https://hardened.dev/problems/malformed-body"
     title = "Malformed request body"
 

@@ -1,0 +1,56 @@
+"""A service for the operator tests: a JSON route, a logging route, a component that can hang."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hardened import Service
+
+logger = logging.getLogger("tests.operator")
+
+
+class Slow:
+    """A component whose start takes `OPERATOR_START_SECONDS` (default: none)."""
+
+
+async def echo(request: Request) -> Response:
+    """Echo the JSON body; a malformed body is the client's fault."""
+    return JSONResponse({"got": await request.json()})
+
+
+async def noisy(request: Request) -> Response:
+    """Log one line from inside the request."""
+    logger.info("inside the request")
+    return JSONResponse({"ok": True})
+
+
+async def slow_component() -> AsyncIterator[Slow]:
+    await asyncio.sleep(float(os.environ.get("OPERATOR_START_SECONDS", "0")))
+    yield Slow()
+
+
+def build() -> Service:
+    """The service, its start timeout taken from `OPERATOR_START_TIMEOUT` when set."""
+    service = Service(
+        "operator",
+        routes=[
+            Route("/echo", echo, methods=["POST"]),
+            Route("/orders/{order_id:int}", noisy),
+        ],
+    )
+    timeout = os.environ.get("OPERATOR_START_TIMEOUT")
+    service.components.provide(
+        Slow, start_timeout=float(timeout) if timeout else None, deadline="none"
+    )(slow_component)
+    return service
+
+
+app = build()
+holder = type("Holder", (), {"service": app})  # for MODULE:ATTR with a dotted attribute
