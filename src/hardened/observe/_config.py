@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from hardened._fields import check_fields
 from hardened.errors import ConfigError
+from hardened.observe._routes import route_label
 
 __all__ = ["DEFAULT_BUCKETS", "OBSERVE_DEFAULTS", "SLO", "ObserveConfig"]
 
@@ -79,6 +80,8 @@ class SLO:
             raise ConfigError(f"SLO latency must be in (0, 60] seconds, got {self.latency}")
         if isinstance(self.routes, str) or any(not r for r in self.routes):
             raise ConfigError(f"SLO routes must be a tuple of route templates, got {self.routes}")
+        # Route labels carry no converters: "/items/{id:int}" is counted as "/items/{id}".
+        object.__setattr__(self, "routes", tuple(route_label(r) for r in self.routes))
         if not 1 <= self.period_days <= 90:
             raise ConfigError(f"SLO period_days must be in 1..90, got {self.period_days}")
 

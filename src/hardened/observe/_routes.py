@@ -2,8 +2,11 @@
 
 Starlette records the matched route object in ``scope["route"]`` (the innermost one when
 Mounts nest). A table built once from the application's route tree maps each route object to
-its full template, so a request costs one dict lookup. Nothing matched (404 floods, CORS
-preflights answered by middleware, ``redirect_slashes`` 307s) is ``__unmatched__``.
+its full template, so a request costs one dict lookup. A router that does not record the route
+(FastAPI's for plain routes such as ``/docs`` and ``/openapi.json``) is matched by the endpoint
+it selected. Labels drop path converters (``/orders/{order_id}``, not ``{order_id:int}``).
+Nothing matched (404 floods, CORS preflights answered by middleware, ``redirect_slashes``
+307s) is ``__unmatched__``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ from typing import Any
 from starlette.routing import Host, Mount, compile_path
 from starlette.types import Scope
 
-__all__ = ["OVERFLOW", "SHED", "STANDARD_METHODS", "UNMATCHED", "RouteTemplates", "method_label"]
+__all__ = [
+    "OVERFLOW",
+    "SHED",
+    "STANDARD_METHODS",
+    "UNMATCHED",
+    "RouteTemplates",
+    "method_label",
+    "route_label",
+]
 
 UNMATCHED = "__unmatched__"
 OVERFLOW = "__overflow__"
@@ -24,6 +35,12 @@ STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _MAX_REBUILDS = 8
+_CONVERTER = re.compile(r"\{([^{}:]+):[^{}]*\}")
+
+
+def route_label(template: str) -> str:
+    """A route template as a label: path converters dropped (`{id:int}` → `{id}`)."""
+    return _CONVERTER.sub(r"{\1}", template) if ":" in template else template
 
 
 def method_label(method: str) -> str:
@@ -74,6 +91,7 @@ class RouteTemplates:
         self._app = app
         self._table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
         self._single: dict[int, str] = {}
+        self._endpoints: dict[int, str] = {}  # endpoint id → label, where one route has it
         self._keep: list[Any] = []  # holds the route objects so their ids stay unique
         self._rebuilds = 0
         self._built = False
@@ -81,7 +99,7 @@ class RouteTemplates:
     def templates(self) -> list[str]:
         """Every template the application can match (for the gate and the series bound)."""
         self._ensure()
-        return sorted({t for entries in self._table.values() for t, _ in entries})
+        return sorted({route_label(t) for entries in self._table.values() for t, _ in entries})
 
     def _ensure(self) -> None:
         if not self._built:
@@ -94,8 +112,18 @@ class RouteTemplates:
         for route, template in pairs:
             table.setdefault(id(route), []).append((template, compile_path(template)[0]))
         self._table = table
-        self._single = {key: entries[0][0] for key, entries in table.items() if len(entries) == 1}
-        self._keep = [route for route, _ in pairs]
+        self._single = {
+            key: route_label(entries[0][0]) for key, entries in table.items() if len(entries) == 1
+        }
+        endpoints: dict[int, list[str]] = {}
+        for route, template in pairs:
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None and not isinstance(route, Mount):
+                endpoints.setdefault(id(endpoint), []).append(route_label(template))
+        self._endpoints = {key: found[0] for key, found in endpoints.items() if len(found) == 1}
+        self._keep = [route for route, _ in pairs] + [
+            getattr(r, "endpoint", None) for r, _ in pairs
+        ]
         self._built = True
 
     def template(self, scope: Scope) -> str:
@@ -104,9 +132,18 @@ class RouteTemplates:
         single = self._single.get(id(route))  # routes mounted once: nearly every request
         return single if single is not None else self._template(scope, route)
 
+    def _unrouted(self, scope: Scope) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is not None:  # a router that records the endpoint only (FastAPI's)
+            self._ensure()
+            label = self._endpoints.get(id(endpoint))
+            if label is not None:
+                return label
+        return SHED if "hardened.shed" in scope else UNMATCHED
+
     def _template(self, scope: Scope, route: Any) -> str:
         if route is None:
-            return SHED if "hardened.shed" in scope else UNMATCHED
+            return self._unrouted(scope)
         entries = self._table.get(id(route))
         if entries is None:
             if self._rebuilds >= _MAX_REBUILDS:
@@ -117,11 +154,11 @@ class RouteTemplates:
             if entries is None:
                 return UNMATCHED
         if len(entries) == 1:
-            return entries[0][0]
+            return route_label(entries[0][0])
         path = scope["path"]  # one route object mounted under several prefixes
         root = scope.get("app_root_path", "")
         route_path = path[len(root) :] if root and path.startswith(root) else path
         for template, regex in entries:
             if regex.match(route_path):
-                return template
-        return entries[0][0]
+                return route_label(template)
+        return route_label(entries[0][0])
