@@ -69,6 +69,10 @@ class SLO:
     routes: tuple[str, ...] = ()
     period_days: int = 30
     description: str = ""
+    # Minimum-traffic guard (SRE workbook, low-traffic services): a burn-rate alert or verdict
+    # needs at least this many bad requests in its long window, so an idle or new service with
+    # a handful of errors is not paged for a "burn rate" of 50x.
+    min_bad_requests: int = 10
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -84,6 +88,10 @@ class SLO:
         object.__setattr__(self, "routes", tuple(route_label(r) for r in self.routes))
         if not 1 <= self.period_days <= 90:
             raise ConfigError(f"SLO period_days must be in 1..90, got {self.period_days}")
+        if not 1 <= self.min_bad_requests <= 100_000:
+            raise ConfigError(
+                f"SLO min_bad_requests must be in 1..100000, got {self.min_bad_requests}"
+            )
 
     @property
     def error_budget(self) -> float:
