@@ -87,7 +87,7 @@ def test_fast_burn_is_reported_from_the_in_process_budget() -> None:
 
 
 def test_a_few_errors_on_low_traffic_do_not_make_a_burn_verdict() -> None:
-    """14 requests with 2 errors burn "140x" over 1 h; below min_bad_requests there is no warning."""
+    """14 requests, 2 errors: a 140x 1 h burn, but below min_bad_requests there is no warning."""
     clock = FakeClock(start=0.0)
     slo = SLO(name="a", objective=0.999)
     service = Service("svc", clock=clock, slos=[slo])
