@@ -31,6 +31,12 @@ async def noisy(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def where(request: Request) -> Response:
+    """The client address and root path this request was served with."""
+    client = request.client.host if request.client else None
+    return JSONResponse({"client": client, "root_path": request.scope.get("root_path", "")})
+
+
 async def slow_component() -> AsyncIterator[Slow]:
     await asyncio.sleep(float(os.environ.get("OPERATOR_START_SECONDS", "0")))
     yield Slow()
@@ -43,6 +49,7 @@ def build() -> Service:
         routes=[
             Route("/echo", echo, methods=["POST"]),
             Route("/orders/{order_id:int}", noisy),
+            Route("/where", where),
         ],
     )
     timeout = os.environ.get("OPERATOR_START_TIMEOUT")
