@@ -216,7 +216,10 @@ class Service:
             return
         scope["hardened.service"] = self
         if kind == "http":
-            probe = self._public_probes.get(scope["path"])
+            path, root = scope["path"], scope.get("root_path")
+            if root and path.startswith(root):  # served under --root-path: probes still match
+                path = path[len(root) :]
+            probe = self._public_probes.get(path)
             if probe is not None:
                 await probe(scope, send, self)
                 return
