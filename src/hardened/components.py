@@ -129,6 +129,8 @@ class Components:
         deadline: DeadlineUse | None = None,
     ) -> Callable[[Callable[[], AsyncIterator[T]]], Callable[[], AsyncIterator[T]]]:
         """Decorator: register an async generator that yields the component, then cleans up."""
+        _positive("start_timeout", start_timeout)
+        _deadline_use(deadline)
 
         def decorate(fn: Callable[[], AsyncIterator[T]]) -> Callable[[], AsyncIterator[T]]:
             factory = contextlib.asynccontextmanager(fn)
