@@ -3,6 +3,7 @@ argument they write exists on its class, every environment variable is read some
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import re
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 import hardened
+from hardened._cli_args import build_parser
 from hardened.components import Components
 
 REPO = Path(__file__).parent.parent
@@ -72,10 +74,14 @@ def test_every_flag_in_the_readme_cli_table_is_in_its_commands_help(
         command, first_cell = row.split()[2], re.split(r"(?<!\\)\|", row)[1]
         for flag in _flags(first_cell):
             assert flag in helps[command], f"{flag} of `hardened {command}` is not in --help"
-    run_help = helps["run"]
-    for flag in _flags(run_help) - {"--help"}:
-        described = re.search(rf"{re.escape(flag)}[^\n]*\n?\s+\S", run_help)
-        assert described, f"{flag} has no help text"
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    for command, parser in commands.choices.items():
+        for action in parser._actions:
+            assert action.help, f"{action.option_strings or action.dest} of {command}: no help"
 
 
 def test_every_flag_the_docs_name_exists(helps: dict[str, str]) -> None:
