@@ -147,3 +147,17 @@ def test_a_dotted_attribute_names_the_service(repo_root: Path) -> None:
     missing = hardened("check", "tests.apps.operator_app:holder.nothing", cwd=repo_root)
     assert missing.returncode == 2
     assert "has no attribute 'nothing'" in _one_line(missing)
+
+
+def test_unreadable_tls_files_exit_3_with_one_line(repo_root: Path, tmp_path: Path) -> None:
+    """A key and certificate that are not PEM: the service could not start, exit 3, one line."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    key.write_text("not a key\n")
+    cert.write_text("not a certificate\n")
+    port, admin_port = free_ports(2)
+    result = hardened(
+        "run", "tests.apps.operator_app:app", "--port", str(port), "--admin-port",
+        str(admin_port), "--ssl-keyfile", str(key), "--ssl-certfile", str(cert), cwd=repo_root,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "the service could not start: SSLError" in _one_line(result)
