@@ -18,12 +18,14 @@ from hardened.testing import free_ports
 APP = "tests.apps.operator_app:app"
 
 
-def _start(repo_root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(
+    repo_root: Path, env: dict[str, str], app: str = APP
+) -> tuple[subprocess.Popen[bytes], Path]:
     port, admin_port = free_ports(2)
     log = Path(tempfile.mkstemp(prefix="hardened-startup-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hardened", "run", APP, "--port", str(port),
+            [sys.executable, "-m", "hardened", "run", app, "--port", str(port),
              "--admin-port", str(admin_port)],
             cwd=repo_root, stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
@@ -80,4 +82,27 @@ def test_a_signal_during_start_up_stops_the_process_within_a_second(
     output = log.read_text()
     assert code == 0, output
     assert took < 1.0, output
+    assert f"{sig.name} during start-up: start-up abandoned" in output
     assert "start-up stopped by a signal while Slow started" in output
+
+
+def test_a_signal_while_the_applications_own_lifespan_starts_stops_the_process(
+    repo_root: Path,
+) -> None:
+    """A wrapped app whose lifespan never finishes starting: SIGTERM ends it within 1 s."""
+    process, log = _start(repo_root, {}, app="tests.apps.operator_app:wrapped")
+    try:
+        _wait_for(log, "Waiting for application startup", timeout=30)
+        time.sleep(0.2)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log.read_text()
+    assert code == 0, output
+    assert took < 1.0, output
+    assert "SIGTERM during start-up: start-up abandoned" in output
+    assert "Traceback" not in output

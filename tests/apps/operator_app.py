@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -61,3 +63,12 @@ def build() -> Service:
 
 app = build()
 holder = type("Holder", (), {"service": app})  # for MODULE:ATTR with a dotted attribute
+
+
+@asynccontextmanager
+async def _hanging_lifespan(app: Starlette) -> AsyncIterator[None]:
+    await asyncio.sleep(3600)  # an application whose own start-up never ends
+    yield
+
+
+wrapped = Service("operator-wrapped", app=Starlette(lifespan=_hanging_lifespan))

@@ -9,6 +9,7 @@ delay, bounded drain, reverse teardown) and exits 0; the admin listener (`/gates
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -110,8 +111,10 @@ class HardenedServer(uvicorn.Server):
         """
         del frame
         self.signals_received.append(sig)
-        if not self.started and self.service.components.abort_start():
-            return  # a signal during start-up: the start fails now, the process exits
+        if not self.started and (self.service.components.abort_start() or self._abandon_start()):
+            # A signal during start-up: the start fails now and the process exits.
+            logger.warning("%s during start-up: start-up abandoned", signal.Signals(sig).name)
+            return
         sequence = self.shutdown_sequence
         if sequence is None:  # the shutdown mechanism is off: uvicorn's own drain
             if self.should_exit:
@@ -123,6 +126,17 @@ class HardenedServer(uvicorn.Server):
         sequence.on_signal(sig)
         if sequence.forced:
             self.should_exit = True
+
+    def _abandon_start(self) -> bool:
+        """A signal while the application's own lifespan starts: report the start as failed
+        (uvicorn then exits); False once that start is over, when the shutdown sequence acts."""
+        lifespan = getattr(self, "lifespan", None)
+        event = getattr(lifespan, "startup_event", None)
+        if not isinstance(event, asyncio.Event) or event.is_set():
+            return False
+        lifespan.startup_failed = True  # type: ignore[union-attr]
+        event.set()
+        return True
 
     async def main_loop(self) -> None:
         if self.shutdown_sequence is not None:
