@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from hardened import Service, Tier
+from hardened import Dependency, DependencyConfig, Service, Tier
 from hardened.gates import Installer
 from hardened.idempotency import (
     ClaimRequest,
@@ -21,6 +21,7 @@ from hardened.idempotency import (
     idempotent,
     not_idempotent,
 )
+from hardened.retry import RetryConfig
 from hardened.testing import FakeClock
 from tests.apps.idempotency_memory import build, tenant_of
 
@@ -112,39 +113,38 @@ def test_a_route_marked_idempotent_without_a_store_fails() -> None:
     assert any("no store is installed" in c for c in gate["caveats"])
 
 
-class Outbound:
-    """Publishes the breaker gate's per-dependency retry facts, as the outbound layer does."""
+def test_outbound_retries_are_reported_per_dependency() -> None:
+    """Each Dependency's retry policy shows; unsafe calls are retried only with a key."""
+    keyed = Dependency("processor")
+    never = Dependency("ledger", DependencyConfig(retry=RetryConfig(retry_with_key=False)))
+    gate = _gate(Service("svc", mechanisms=[keyed, never]))
+    assert gate["status"] == "pass"
+    retries = {d["name"]: d for d in gate["evidence"]["outbound_retries"]}
+    assert retries["processor"]["unsafe_calls_retried"] == "only with an idempotency key"
+    assert retries["processor"]["attempts"] == 3
+    assert retries["processor"]["jitter"] == "full"
+    assert retries["ledger"]["unsafe_calls_retried"] == "never"
+    assert "POST" not in retries["ledger"]["retried_methods"]
+
+
+class CustomOutbound:
+    """An outbound layer of a team's own that publishes the same retry facts."""
 
     def __init__(self, dependencies: list[dict[str, Any]]) -> None:
         self.dependencies = dependencies
 
     def install(self, service: Installer) -> None:
-        """Offer the fact."""
+        """Offer the fact the idempotency gate reads."""
         service.publish_fact("breaker.dependencies", lambda: self.dependencies)
 
 
-def _dependency(name: str, methods: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "attempts": 3,
-        "jitter": "full",
-        "budget": {"ratio": 0.2, "min_per_second": 3, "window_s": 10.0},
-        "retry_methods": methods,
-        "unsafe_retry": "with_key",
-        "idempotency_header": "Idempotency-Key",
-    }
-
-
-def test_outbound_retries_are_reported_and_an_unkeyed_unsafe_retry_fails() -> None:
-    """Each dependency's retries show; one retrying POST without a key fails the gate."""
-    safe = Service("svc", mechanisms=[Outbound([_dependency("processor", ["GET", "PUT"])])])
-    gate = _gate(safe)
-    assert gate["status"] == "pass"
-    assert gate["evidence"]["outbound_retries"][0]["unsafe_calls_retried"] == (
-        "only with an idempotency key"
-    )
-    unsafe = Service("svc", mechanisms=[Outbound([_dependency("ledger", ["GET", "POST"])])])
-    assert _gate(unsafe)["status"] == "fail"
+def test_an_outbound_layer_retrying_post_without_a_key_fails_the_gate() -> None:
+    """A dependency whose retried methods include POST fails the gate, named."""
+    unsafe = {"name": "legacy", "attempts": 3, "retry_methods": ["GET", "POST"]}
+    service = Service("svc", breaker=False, mechanisms=[CustomOutbound([unsafe])])
+    gate = _gate(service)
+    assert gate["status"] == "fail"
+    assert any("'legacy' retries ['POST']" in c for c in gate["caveats"])
 
 
 async def test_claims_replays_and_conflicts_are_exported_as_metrics() -> None:

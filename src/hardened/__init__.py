@@ -1,13 +1,17 @@
 """hardened: an ASGI toolkit whose eight production-readiness gates are built in and verified."""
 
+from hardened.breaker import BreakerConfig, BulkheadConfig
 from hardened.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hardened.components import Components, component
 from hardened.deadline import DeadlineConfig, deadline_scope, remaining, route_timeout
 from hardened.endpoints import EndpointsConfig
 from hardened.errors import (
     BodyTooLarge,
+    BulkheadFull,
+    CircuitOpen,
     ConfigError,
     DeadlineExceeded,
+    DependencyTimeout,
     HardenedError,
     LoadShed,
     RejectedError,
@@ -26,6 +30,8 @@ from hardened.idempotency import (
 from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
+from hardened.outbound import Dependency, DependencyConfig
+from hardened.retry import RetryConfig
 from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -37,11 +43,18 @@ __all__ = [
     "SLO",
     "SYSTEM_CLOCK",
     "BodyTooLarge",
+    "BreakerConfig",
+    "BulkheadConfig",
+    "BulkheadFull",
+    "CircuitOpen",
     "Clock",
     "Components",
     "ConfigError",
     "DeadlineConfig",
     "DeadlineExceeded",
+    "Dependency",
+    "DependencyConfig",
+    "DependencyTimeout",
     "EndpointsConfig",
     "Gate",
     "GateResult",
@@ -61,6 +74,7 @@ __all__ = [
     "PostgresIdempotencyStore",
     "Priority",
     "RejectedError",
+    "RetryConfig",
     "Service",
     "ShedConfig",
     "ShutdownConfig",
