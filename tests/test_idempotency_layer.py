@@ -161,6 +161,20 @@ async def test_a_handler_that_raises_releases_the_key() -> None:
     assert effects.failures == 2
 
 
+async def test_a_429_is_not_stored_and_the_retry_runs() -> None:
+    """A transient 429 releases the key: the retry executes and its 201 is what is kept."""
+    client, effects = _client()
+    async with client:
+        first = await client.post("/busy", content=b"x", headers=_keyed("k"))
+        retry = await client.post("/busy", content=b"x", headers=_keyed("k"))
+        replay = await client.post("/busy", content=b"x", headers=_keyed("k"))
+    assert first.status_code == 429
+    assert retry.status_code == 201
+    assert "idempotent-replayed" not in retry.headers
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert effects.failures == 2
+
+
 async def test_a_deterministic_4xx_is_stored_and_replayed() -> None:
     """A 400 from the handler is a final answer: the retry replays it without running."""
     client, effects = _client()
