@@ -18,7 +18,6 @@ from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hardened.clock import Clock
 from hardened.errors import (
     BodyTooLarge,
     HardenedError,
@@ -69,13 +68,11 @@ class IdempotencyLayer:
         scope_of: ScopeOf,
         routes_of: ASGIApp,
         stats: IdempotencyStats,
-        clock: Clock,
     ) -> None:
         self.config = config
         self.store = store
         self.scope_of = scope_of
         self.stats = stats
-        self.clock = clock
         self.routes = RouteOverrides(routes_of, IDEMPOTENCY_ATTRIBUTE)
         self._templates = [
             (compile_path(template)[0], template, policy)
