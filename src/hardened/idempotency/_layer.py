@@ -202,8 +202,19 @@ class IdempotencyLayer:
         scope[SCOPE_KEY] = IdempotencyContext(
             ticket, self.store, retention=config.retention, allowed=config.replayed_headers
         )
-        capture = Capture(send, ticket, self.store, config, self.stats)
         beat = Heartbeat(self.store, ticket, config.lease)
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                beat.stop()
+                await self._release(ticket)
+
+        capture = Capture(
+            send, ticket=ticket, store=self.store, config=config, stats=self.stats, release=release
+        )
         sent = False
 
         async def replay_receive() -> Message:
@@ -216,12 +227,12 @@ class IdempotencyLayer:
         try:
             await app(scope, replay_receive, capture)
         except BaseException:
-            beat.stop()
-            await self._release(ticket)
+            await release()
             raise
-        beat.stop()
+        finally:
+            beat.stop()
         if not capture.stored and not ticket.completed:
-            await self._release(ticket)
+            await release()
 
     async def _release(self, ticket: Ticket) -> None:
         """Give the key back, even when this request is being cancelled."""

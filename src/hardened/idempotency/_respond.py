@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Message, Send
 
@@ -29,11 +30,13 @@ async def replay(send: Send, response: StoredResponse) -> None:
 
 class Capture:
     """The `send` a claimed handler gets: a storable response is held, stored (fenced), then
-    sent; anything else, or a body past `max_stored_body`, goes out as it comes."""
+    sent; anything else, or a body past `max_stored_body`, goes out as it comes, once the key
+    is released (so a client retrying the moment it sees a 5xx finds the key free)."""
 
     __slots__ = (
         "_chunks",
         "_config",
+        "_release",
         "_send",
         "_size",
         "_start",
@@ -46,12 +49,15 @@ class Capture:
     def __init__(
         self,
         send: Send,
+        *,
         ticket: Ticket,
         store: IdempotencyStore,
         config: IdempotencyConfig,
         stats: IdempotencyStats,
+        release: Callable[[], Awaitable[None]],
     ) -> None:
         self._send = send
+        self._release = release
         self._ticket = ticket
         self._store = store
         self._config = config
@@ -69,6 +75,8 @@ class Capture:
                 return
             if storable(message["status"]):  # completed in the handler's transaction
                 self.stored = True
+            elif not self._ticket.completed:
+                await self._release()
             await self._send(message)
             return
         if kind != "http.response.body" or self._start is None:
@@ -85,6 +93,7 @@ class Capture:
                 self._ticket.request.method,
                 self._ticket.request.route,
             )
+            await self._release()
             await self._flush(more=more)
         elif not more:
             await self._complete()
