@@ -10,6 +10,7 @@ so a crash after the completion still leaves the client a replay.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -237,7 +238,10 @@ class IdempotencyLayer:
     async def _release(self, ticket: Ticket) -> None:
         """Give the key back, even when this request is being cancelled."""
         self.stats.releases += 1
-        task = asyncio.ensure_future(self._release_quietly(ticket))
+        # A fresh context: the release outlives the request's budget (a spent deadline must
+        # not keep the key from being given back).
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._release_quietly(ticket), context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.shield(task)

@@ -4,6 +4,7 @@ the replay of a stored response."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -147,7 +148,9 @@ class Heartbeat:
 
     def _fire(self) -> None:
         self._handle = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        # Outside the request's context: renewing the lease is not bounded by its budget.
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
         while not self._ticket.completed:
