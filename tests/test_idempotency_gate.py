@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import generate_latest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from hardened import Dependency, DependencyConfig, Service, Tier
+from hardened import ConfigError, Dependency, DependencyConfig, Service, Tier
 from hardened.gates import Installer
 from hardened.idempotency import (
     ClaimRequest,
@@ -177,3 +179,18 @@ async def test_stuck_in_progress_keys_show_by_age_after_the_reaper_runs(
     assert state["in_progress_keys"] == 1
     assert state["in_progress_older_than_lease"] == 1
     assert state["in_progress_older_than_10_leases"] == 1
+
+
+def test_bad_configuration_is_refused_when_it_is_built() -> None:
+    """Wrong types, replaying Set-Cookie, a store without a principal scope, a bare exemption."""
+    attempts: list[Callable[[], object]] = [
+        lambda: IdempotencyConfig(lease="5"),  # type: ignore[arg-type]
+        lambda: IdempotencyConfig(replayed_headers=frozenset({"Set-Cookie"})),
+        lambda: IdempotencyConfig(lease=60, retention=30),
+        lambda: Idempotency(MemoryIdempotencyStore()),
+        lambda: not_idempotent(" "),
+        lambda: PostgresIdempotencyStore(lambda: None, table="keys; DROP TABLE x"),  # type: ignore[arg-type,return-value]
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConfigError):
+            attempt()
