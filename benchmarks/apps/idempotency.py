@@ -1,8 +1,9 @@
 """The POST of the idempotency-overhead comparison, with and without the Idempotency-Key layer.
 
 Both insert one row in a transaction on an asyncpg pool (`DATABASE_URL`). `with_layer` claims
-the key first and stores its response inside the handler's transaction (`complete_in`), the
-cheapest durable mode: one extra round trip for the claim, one statement in the transaction.
+the key on a connection it keeps for the handler (`@idempotent(transaction=True)`), and the
+handler stores its response inside its own transaction (`complete_in`): one extra round trip
+for the claim, one statement in the transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from starlette.requests import HTTPConnection, Request
@@ -46,18 +48,23 @@ def _tenant(connection: HTTPConnection) -> str | None:
     return connection.headers.get("authorization") or None
 
 
-@idempotent()
+async def _insert(conn: Any, item: str) -> JSONResponse:
+    number = await conn.fetchval("INSERT INTO bench_orders (item) VALUES ($1) RETURNING id", item)
+    return JSONResponse({"order": number}, status_code=201)
+
+
+@idempotent(transaction=True)
 async def create_order(request: Request) -> Response:
-    """Insert the order; store the response in the same transaction when a key was claimed."""
-    body = await request.json()
+    """Insert the order; with a claimed key, on the claim's connection, storing the response
+    in the same transaction."""
+    item = (await request.json())["item"]
     context = idempotency_context(request)
-    async with component(request, asyncpg.Pool).acquire() as conn, conn.transaction():
-        number = await conn.fetchval(
-            "INSERT INTO bench_orders (item) VALUES ($1) RETURNING id", body["item"]
-        )
-        response = JSONResponse({"order": number}, status_code=201)
-        if context is not None:
-            await context.complete_in(conn, response)
+    if context is None:
+        async with component(request, asyncpg.Pool).acquire() as conn, conn.transaction():
+            return await _insert(conn, item)
+    async with context.connection() as conn, conn.transaction():
+        response = await _insert(conn, item)
+        await context.complete_in(conn, response)
     return response
 
 

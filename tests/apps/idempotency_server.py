@@ -61,7 +61,7 @@ def _crash_if(request: Request, moment: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@idempotent()
+@idempotent(transaction=True)
 async def create_order(request: Request) -> Response:
     body = await request.json()
     delay = float(request.headers.get("x-delay", "0"))
@@ -71,8 +71,8 @@ async def create_order(request: Request) -> Response:
     if request.headers.get("x-fail") == "raise":
         raise RuntimeError("the handler failed before writing anything")
     context = idempotency_context(request)
-    pool = component(request, asyncpg.Pool)
-    async with pool.acquire() as conn, conn.transaction():
+    connection = context.connection() if context else component(request, asyncpg.Pool).acquire()
+    async with connection as conn, conn.transaction():
         number = await conn.fetchval(
             "INSERT INTO idem_effects (tenant, idem_key, item, pid) "
             "VALUES ($1, $2, $3, $4) RETURNING id",
