@@ -21,6 +21,7 @@ from hardened.idempotency import (
     IdempotencyContext,
     IdempotencyLeaseLost,
     InFlight,
+    MemoryIdempotencyStore,
     Mismatch,
     PostgresIdempotencyStore,
     Replay,
@@ -236,3 +237,19 @@ async def test_a_request_cut_by_its_deadline_gives_its_key_back(pool: asyncpg.Po
     assert cut.status_code == 504
     assert retry.status_code == 201
     assert runs == [5.0, 0.0]
+
+
+async def test_a_context_without_a_held_connection_checks_one_out_of_the_store(
+    store: PostgresIdempotencyStore,
+) -> None:
+    """`connection()` off the transaction mode lends a pool connection for the block."""
+    ticket = await _claim(store, _request())
+    context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
+    async with context.connection() as conn:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+    memory = IdempotencyContext(
+        ticket, MemoryIdempotencyStore(), retention=3600, allowed=frozenset()
+    )
+    with pytest.raises(LookupError):
+        async with memory.connection():
+            pass
