@@ -29,6 +29,7 @@ from hardened.gates import FactReader, Gate, GateBoard, StateFields, Tier, Waive
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import LoopConfig, install_loop
 from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
+from hardened.pool import Pools
 from hardened.problems import problem_response
 from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -123,6 +124,7 @@ class Service:
             self.use(Lifecycle(lifecycle))
         if deadline is not None:
             self.use(Deadline(deadline))
+        self.use(Pools())  # the pool gate answers for every service; pools join it
         for mechanism in mechanisms:
             self.use(mechanism)
 

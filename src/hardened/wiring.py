@@ -13,13 +13,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.gates import Installer
 
 __all__ = [
     "OUTBOUND_TYPES",
     "DeadlineConsumer",
     "consumes_deadline",
     "makes_calls",
+    "module_globals",
     "outside_clients",
 ]
 
@@ -82,7 +83,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
         yield from _endpoint_modules(getattr(route, "routes", None) or ())
 
 
-def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]:
+def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
     anchors = (service, service.app)
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
@@ -98,7 +99,14 @@ def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]
     return [found[name] for name in sorted(found)]
 
 
-def outside_clients(service: Service, extra_modules: Iterable[str]) -> list[dict[str, str]]:
+def module_globals(service: Installer, extra_modules: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """`(module.attribute, value)` for every global of the scanned modules."""
+    for module in _modules_to_scan(service, extra_modules):
+        for attribute, value in list(vars(module).items()):
+            yield f"{module.__name__}.{attribute}", value
+
+
+def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
     """Outbound clients and pools in scanned module globals that no component holds."""
     registered = set()
     for kind in service.components.kinds():
@@ -107,9 +115,8 @@ def outside_clients(service: Service, extra_modules: Iterable[str]) -> list[dict
         except LookupError:
             continue
     flagged: list[dict[str, str]] = []
-    for module in _modules_to_scan(service, extra_modules):
-        for attribute, value in list(vars(module).items()):
-            client = _outbound_kind(value)
-            if client is not None and id(value) not in registered:
-                flagged.append({"where": f"{module.__name__}.{attribute}", "type": client})
+    for where, value in module_globals(service, extra_modules):
+        client = _outbound_kind(value)
+        if client is not None and id(value) not in registered:
+            flagged.append({"where": where, "type": client})
     return flagged

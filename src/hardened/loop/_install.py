@@ -22,6 +22,7 @@ def install_loop(service: Service, config: LoopConfig) -> LoopMonitor:
     service.components.register(LoopMonitor, monitor.running)
     service.components.register(Offloader, offloader.running)
     service.gates.register(LoopGate(monitor, offloader, service))
+    service.publish_fact("loop.offload", lambda: offloader)
     service.mechanisms.track(
         "loop",
         "event_loop",

@@ -55,6 +55,7 @@ class ShutdownManager:
         service.components.stop_timeout = self.config.teardown_step_timeout
         service.gates.register(ShutdownGate(self))
         service.mechanisms.track("shutdown", "process", lambda: shutdown_state(self))
+        service.publish_fact("shutdown.manifest", lambda: self.budget().manifest)
 
     # -- the budget --------------------------------------------------------------------------
 
