@@ -86,6 +86,7 @@ class Service:
         shed: ShedConfig | None = SHED_DEFAULTS,
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
+        pools: bool = True,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -124,7 +125,8 @@ class Service:
             self.use(Lifecycle(lifecycle))
         if deadline is not None:
             self.use(Deadline(deadline))
-        self.use(Pools())  # the pool gate answers for every service; pools join it
+        if pools:  # the pool gate answers for every service; PostgresPools join it
+            self.use(Pools())
         for mechanism in mechanisms:
             self.use(mechanism)
 

@@ -22,7 +22,7 @@ from hardened.pool._postgres import PostgresPool
 from hardened.pool._state import PoolCollector
 
 if TYPE_CHECKING:
-    from hardened.gates import Installer
+    from hardened.gates import Installer, StateFields
 
 __all__ = ["Pools"]
 
@@ -44,6 +44,7 @@ class Pools:
         service.publish_fact(FACT, lambda: self)
         service.register_gate(PoolGate(self, service))
         service.metrics_registry.register(PoolCollector(self.__iter__))
+        service.track_state("pools", "service", self.totals, gate="pool")
 
     @staticmethod
     def of(service: Installer) -> Pools:
@@ -69,6 +70,17 @@ class Pools:
             service.components.register(Pools, self.running)
             service.components.register_value(PostgresPool, pool)
         service.track_state("pool", pool.name, pool.state)
+
+    def totals(self) -> StateFields:
+        """Summed state of every pool (zeros when there is none)."""
+        pools = list(self._pools.values())
+        return {
+            "pools": len(pools),
+            "max_size": sum(p.stats.max_size for p in pools),
+            "in_use": sum(p.stats.in_use for p in pools),
+            "waiting": sum(p.stats.waiting for p in pools),
+            "acquire_timeouts_total": sum(p.stats.acquire_timeouts for p in pools),
+        }
 
     def __getitem__(self, name: str) -> PostgresPool:
         try:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,8 @@ _KINDS = {
 }
 
 
-def _kind(value: object) -> str | None:
-    for klass in type(value).__mro__:
+def _kind(value: object, *, of_type: bool = False) -> str | None:
+    for klass in (value if of_type and isinstance(value, type) else type(value)).__mro__:
         kind = _KINDS.get((klass.__module__.partition(".")[0], klass.__name__))
         if kind is not None:
             return kind
@@ -68,6 +69,8 @@ def describe(where: str, value: Any) -> dict[str, Any]:
         transport = getattr(value, "_transport", None)
         pool = getattr(transport, "_pool", None)
         max_connections = getattr(pool, "_max_connections", None) if pool is not None else None
+        if isinstance(max_connections, int) and max_connections >= sys.maxsize:
+            max_connections = None  # httpcore's stand-in for Limits(max_connections=None)
         timeout = getattr(getattr(value, "timeout", None), "pool", None)
         hooks = getattr(value, "event_hooks", {}).get("request", [])
         entry = {
@@ -88,16 +91,29 @@ def describe(where: str, value: Any) -> dict[str, Any]:
     return entry
 
 
+def _unstarted_asyncpg(where: str) -> dict[str, Any]:
+    return {
+        "name": where,
+        "kind": "asyncpg.Pool",
+        "max_size": "set in its factory (seen once started)",
+        "acquire_timeout_s": None,
+        "reads_budget": False,
+        "problems": ["no acquire timeout: a saturated pool parks every request"],
+    }
+
+
 def held_pools(service: Installer, own: set[int]) -> list[dict[str, Any]]:
     """Foreign pools registered as components, or held by one (one attribute deep)."""
     found: list[dict[str, Any]] = []
     seen = set(own)
     for kind in service.components.kinds():
+        label = f"component {kind.__qualname__}"
         try:
             value = service.components.get(kind)
-        except LookupError:
+        except LookupError:  # registered by a factory, not started: its type still tells
+            if _kind(kind, of_type=True) == "asyncpg":
+                found.append(_unstarted_asyncpg(label))
             continue
-        label = f"component {kind.__qualname__}"
         candidates = [(label, value), *((f"{label}.{n}", v) for n, v in _attributes(value))]
         for where, candidate in candidates:
             if id(candidate) not in seen and _kind(candidate) is not None:
