@@ -28,12 +28,13 @@ class PoolConfig:
     # lowers it (HikariCP waits 30 s by default, far past any request budget: 1 s fails fast).
     acquire_timeout: float = 1.0
     # The longest one statement runs; the request's remaining budget lowers it, and on
-    # expiry asyncpg cancels the statement on the server.
+    # expiry asyncpg cancels the statement on the server. It also bounds the reset query run
+    # when a connection goes back (one that does not reset is discarded).
     command_timeout: float = 5.0
     # Opening a new connection (inside an acquire that found no open idle one).
     connect_timeout: float = 2.0
-    # The reset round trip when a connection goes back; one that does not reset is discarded.
-    reset_timeout: float = 2.0
+    # Closing the pool at shutdown waits this long for checked-out connections, then cuts them.
+    close_timeout: float = 2.0
     # Idle connections are closed after this long (asyncpg's default).
     max_idle_lifetime: float = 300.0
     # Seconds a client should wait before retrying a request the pool refused.
@@ -64,7 +65,7 @@ class PoolConfig:
             "acquire_timeout": self.acquire_timeout,
             "command_timeout": self.command_timeout,
             "connect_timeout": self.connect_timeout,
-            "reset_timeout": self.reset_timeout,
+            "close_timeout": self.close_timeout,
             "max_idle_lifetime": self.max_idle_lifetime,
             "retry_after": self.retry_after,
         }

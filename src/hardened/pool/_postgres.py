@@ -150,12 +150,12 @@ class PostgresPool:
                 raise
 
     async def close(self) -> None:
-        """Close every connection (waiting up to reset_timeout for checked-out ones)."""
+        """Close every connection (waiting up to close_timeout for checked-out ones)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
         try:
-            async with asyncio.timeout(self.config.reset_timeout):
+            async with asyncio.timeout(self.config.close_timeout):
                 await pool.close()
         except TimeoutError:
             pool.terminate()
@@ -200,7 +200,8 @@ class PostgresPool:
             if raw.is_closed():
                 stats.discarded += 1
             if pool is not None:
-                await pool.release(raw, timeout=self.config.reset_timeout)
+                # The reset query runs under command_timeout (one timer, not two).
+                await pool.release(raw)
         except Exception as exc:  # asyncpg terminated it: a new one opens on a later checkout
             stats.discarded += 1
             logger.warning("pool %r: discarded a connection that did not reset: %r", self.name, exc)
