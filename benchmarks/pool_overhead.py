@@ -108,7 +108,7 @@ async def _measure(url: str, rounds: int, batch: int) -> dict[str, list[list[flo
 
 def run(ctx: Context) -> Result:
     """Interleaved rounds of acquire/release batches on one PostgreSQL."""
-    rounds = ctx.rounds(12)
+    rounds = ctx.rounds(20)
     batch = BATCH
     with _postgres(ctx.log_dir) as url:
         runs = asyncio.run(_measure(url, rounds, batch))
