@@ -24,6 +24,7 @@ from hardened.gates import Gate, GateResult, Status, Tier, Waiver
 from hardened.lifecycle import LifecycleConfig, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
+from hardened.pool import PoolConfig, Pools, PostgresPool
 from hardened.service import Mechanism, Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -56,7 +57,10 @@ __all__ = [
     "Mechanism",
     "ObserveConfig",
     "Phase",
+    "PoolConfig",
     "PoolExhausted",
+    "Pools",
+    "PostgresPool",
     "Priority",
     "RejectedError",
     "Service",
