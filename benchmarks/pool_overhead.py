@@ -35,7 +35,14 @@ BARE = "bare asyncpg pool (command_timeout=5)"
 BARE_TIMEOUT = "bare asyncpg pool (command_timeout=5), acquire(timeout=1.0)"
 ADAPTER = "hardened PostgresPool"
 VARIANTS = (BARE, BARE_TIMEOUT, ADAPTER)
-COLUMNS = ["variant", "client CPU µs per acquire+release", "+µs vs bare (paired)", "wall µs"]
+COLUMNS = [
+    "variant",
+    "client CPU µs per acquire+release",
+    "+µs vs bare (paired)",
+    "best batch µs",
+    "+µs vs bare (best vs best)",
+    "wall µs",
+]
 
 
 @contextlib.contextmanager
@@ -118,6 +125,7 @@ def run(ctx: Context) -> Result:
 def _result(runs: dict[str, list[list[float]]], rounds: int, batch: int) -> Result:
     cpu = {variant: [r[0] for r in runs[variant]] for variant in VARIANTS}
     wall = {variant: [r[1] for r in runs[variant]] for variant in VARIANTS}
+    best = {variant: min(cpu[variant]) for variant in VARIANTS}
     rows = []
     for variant in VARIANTS:
         extra = spread(paired_differences(cpu[BARE], cpu[variant]))
@@ -126,24 +134,31 @@ def _result(runs: dict[str, list[list[float]]], rounds: int, batch: int) -> Resu
                 "variant": variant,
                 "client CPU µs per acquire+release": spread(cpu[variant]).fmt(1),
                 "+µs vs bare (paired)": extra.fmt(1),
+                "best batch µs": f"{best[variant]:.1f}",
+                "+µs vs bare (best vs best)": f"{best[variant] - best[BARE]:.1f}",
                 "wall µs": spread(wall[variant]).fmt(1),
             }
         )
     overhead = spread(paired_differences(cpu[BARE], cpu[ADAPTER]))
-    met = overhead.median <= TARGET_US
+    floor = best[ADAPTER] - best[BARE]
+    met = floor <= TARGET_US and overhead.median <= TARGET_US
     detail = (
-        f"adapter - bare asyncpg = {overhead.fmt(1)} µs client CPU per acquire+release "
-        f"(target ≤ {TARGET_US:g} µs); bare with acquire(timeout=) "
-        f"{spread(paired_differences(cpu[BARE], cpu[BARE_TIMEOUT])).fmt(1)} µs"
+        f"adapter - bare asyncpg = {floor:.1f} µs best batch against best batch, "
+        f"{overhead.fmt(1)} µs paired per round, client CPU per acquire+release (target ≤ "
+        f"{TARGET_US:g} µs); bare asyncpg with acquire(timeout=) "
+        f"{best[BARE_TIMEOUT] - best[BARE]:.1f} µs best vs best"
     )
     if met and overhead.high > TARGET_US:
         detail += "; some rounds above the target: within noise"
+    if not met and floor <= TARGET_US:
+        detail += "; the floor meets the target, the paired median does not: a noisy run"
     notes = [
         f"{rounds} rounds; in each, {BATCHES} alternating batches of {batch} `async with "
         "pool.acquire(): pass` per variant (order reversed every other round) on one "
         "connection (min_size = max_size = 1), in the harness process, with the garbage "
         "collector paused during a batch; a round keeps each variant's fastest batch (noise "
-        "only adds time); median (min–max) over rounds.",
+        "only adds time); median (min–max) over rounds, and the fastest batch of all rounds "
+        "(the floor: the cost with the least interference from other work on the machine).",
         "Every release runs asyncpg's reset (a round trip to PostgreSQL), in all three "
         "variants: CPU is the harness process's own (`time.process_time`), so the server's "
         "share of the round trip is left out and the difference is the client-side work.",
