@@ -5,7 +5,8 @@ When that runs out asyncpg sends a cancel request, so the query stops on the ser
 leaves `pg_stat_activity`), and a statement the budget cut raises `DeadlineExceeded` (504).
 Checking out holds one permit of the pool's bound (`BoundedPool`), so asyncpg's own queue is
 never waited on; a connection that cannot be opened is refused with `PoolExhausted` (503).
-Going back to the pool, the connection is reset; a closed or unresettable one is discarded.
+Going back to the pool, the connection is reset; a closed or unresettable one is dropped
+and a later checkout opens a new one.
 """
 
 from __future__ import annotations
@@ -86,12 +87,9 @@ class PooledConnection:
         stats = bound.stats
         stats.released(bound.clock.monotonic() - self._since)
         try:
-            if raw.is_closed():
-                stats.discarded += 1
             if pool is not None:
                 await pool.release(raw)  # the reset query runs under command_timeout
         except Exception as error:  # asyncpg terminated it: a new one opens on a later checkout
-            stats.discarded += 1
             logger.warning(
                 "pool %r: discarded a connection that did not reset: %r", owner.name, error
             )

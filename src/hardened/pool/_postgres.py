@@ -133,6 +133,7 @@ class PostgresPool:
             statement_cache_size=config.cache_size,
             timeout=config.connect_timeout,
             server_settings={"application_name": self.application_name[:63]},
+            init=self._opened,
         )
         self._pool = pool
         try:
@@ -147,6 +148,14 @@ class PostgresPool:
             except BaseException:
                 await self.close()
                 raise
+
+    async def _opened(self, connection: asyncpg.Connection[Record]) -> None:
+        self.stats.opened += 1
+        connection.add_termination_listener(self._closed)
+
+    def _closed(self, connection: object, /) -> None:
+        del connection
+        self.stats.closed += 1
 
     async def close(self) -> None:
         """Close every connection (waiting up to close_timeout for checked-out ones)."""
@@ -240,5 +249,6 @@ class PostgresPool:
             "acquires_total": stats.acquires,
             "acquire_timeouts_total": stats.acquire_timeouts,
             "connect_errors_total": stats.connect_errors,
-            "discarded_total": stats.discarded,
+            "opened_total": stats.opened,
+            "closed_total": stats.closed,
         }
