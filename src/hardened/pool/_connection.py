@@ -57,6 +57,8 @@ class PooledConnection:
         pool, bound = owner._pool, owner.bound
         if pool is None:
             raise RuntimeError(f"pool {owner.name!r} is not started")
+        if self._raw is not None:
+            raise RuntimeError("this connection is already checked out: call pool.acquire() again")
         clock = bound.clock
         began = clock.monotonic()
         if not bound.try_take():
