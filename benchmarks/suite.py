@@ -12,6 +12,7 @@ def comparisons() -> tuple[Comparison, ...]:
         idempotency_overhead,
         outbound_overhead,
         overload,
+        pool_overhead,
         shutdown,
     )
 
@@ -20,5 +21,6 @@ def comparisons() -> tuple[Comparison, ...]:
         overload.COMPARISON,
         shutdown.COMPARISON,
         outbound_overhead.COMPARISON,
+        pool_overhead.COMPARISON,
         idempotency_overhead.COMPARISON,
     )

@@ -71,6 +71,7 @@ def test_every_comparison_is_registered_once_with_a_budget() -> None:
         "overload",
         "shutdown",
         "outbound_overhead",
+        "pool_overhead",
         "idempotency_overhead",
     ]
     assert all(c.target and 0 < c.budget_seconds <= 300 for c in comparisons())
