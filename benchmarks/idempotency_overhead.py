@@ -1,7 +1,7 @@
 """Idempotency overhead: a keyed POST through the layer against the same POST without it.
 
 Two `hardened run` servers on one real PostgreSQL serve the same handler (one INSERT in a
-transaction on an asyncpg pool); one has the Idempotency-Key layer, whose claim is one extra
+transaction on a `PostgresPool`); one has the Idempotency-Key layer, whose claim is one extra
 round trip and whose completion joins the handler's transaction. Every request carries a new
 key, so each one is a claim and a stored response (no replay). Closed-loop workers on
 keep-alive connections drive each server in turn, rounds alternating direction; the figures
@@ -213,7 +213,7 @@ def _result(samples: dict[str, list[dict[str, Any]]], rounds: int, seconds: floa
     notes = [
         f"{rounds} rounds × {seconds:.0f} s per variant, {WORKERS} closed-loop keep-alive "
         "connections from the harness (raw asyncio), a new Idempotency-Key on every request; "
-        "both servers under `hardened run` with the default stack, one asyncpg pool each "
+        "both servers under `hardened run` with the default stack, one `PostgresPool` each "
         "(max 8) on the same PostgreSQL (DATABASE_URL or an embedded server).",
         "Round trips to PostgreSQL per request: without the layer BEGIN, INSERT, COMMIT and "
         "the pool's reset when the connection goes back (4); with it, the claim on the "

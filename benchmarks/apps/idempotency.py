@@ -1,25 +1,22 @@
 """The POST of the idempotency-overhead comparison, with and without the Idempotency-Key layer.
 
-Both insert one row in a transaction on an asyncpg pool (`DATABASE_URL`). `with_layer` claims
-the key on a connection it keeps for the handler (`@idempotent(transaction=True)`), and the
-handler stores its response inside its own transaction (`complete_in`): one extra round trip
-for the claim, one statement in the transaction.
+Both insert one row in a transaction on the service's `PostgresPool` (`DATABASE_URL`).
+`with_layer` claims the key on a connection it keeps for the handler
+(`@idempotent(transaction=True)`), and the handler stores its response inside its own
+transaction (`complete_in`): one extra round trip for the claim, one statement in the
+transaction.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hardened import Service, component
-from hardened.gates import Installer, Mechanism
+from hardened import PoolConfig, PostgresPool, Service, component
+from hardened.gates import Mechanism
 from hardened.idempotency import (
     Idempotency,
     PostgresIdempotencyStore,
@@ -31,17 +28,6 @@ TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_orders "
     "(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item text)"
 )
-
-
-class _Pool:
-    def install(self, service: Installer) -> None:
-        @contextlib.asynccontextmanager
-        async def running() -> AsyncIterator[asyncpg.Pool]:
-            url = os.environ["DATABASE_URL"]
-            async with asyncpg.create_pool(url, min_size=4, max_size=8) as pool:
-                yield pool
-
-        service.components.register(asyncpg.Pool, running)
 
 
 def _tenant(connection: HTTPConnection) -> str | None:
@@ -60,7 +46,7 @@ async def create_order(request: Request) -> Response:
     item = (await request.json())["item"]
     context = idempotency_context(request)
     if context is None:
-        async with component(request, asyncpg.Pool).acquire() as conn, conn.transaction():
+        async with component(request, PostgresPool).acquire() as conn, conn.transaction():
             return await _insert(conn, item)
     async with context.connection() as conn, conn.transaction():
         response = await _insert(conn, item)
@@ -69,18 +55,15 @@ async def create_order(request: Request) -> Response:
 
 
 def _service(*, layer: bool) -> Service:
-    holder: dict[str, Service] = {}
-    mechanisms: list[Mechanism] = [_Pool()]
+    db = PostgresPool(PoolConfig(max_size=8, min_size=4), name="db")  # DATABASE_URL at start
+    mechanisms: list[Mechanism] = [db]
     if layer:
-        store = PostgresIdempotencyStore(lambda: holder["service"].components.get(asyncpg.Pool))
-        mechanisms.append(Idempotency(store, scope=_tenant))
-    service = Service(
+        mechanisms.append(Idempotency(PostgresIdempotencyStore(db), scope=_tenant))
+    return Service(
         "bench-idempotency",
         routes=[Route("/orders", create_order, methods=["POST"])],
         mechanisms=mechanisms,
     )
-    holder["service"] = service
-    return service
 
 
 with_layer = _service(layer=True)
