@@ -37,9 +37,10 @@ class EdgeStats:
 class SlowClientStats:
     """What the protocols did to slow clients (plain counters, shared by all connections)."""
 
-    __slots__ = ("body_timeouts", "discarded_bytes", "header_timeouts", "lingered")
+    __slots__ = ("body_timeouts", "discarded_bytes", "header_timeouts", "lingered", "refused_heads")
 
     def __init__(self) -> None:
+        self.refused_heads = 0  # 431 (over the header bounds) or 400 (ambiguous framing)
         self.header_timeouts = 0
         self.body_timeouts = 0
         self.lingered = 0

@@ -5,6 +5,8 @@
   `408` and the connection is closed; a silent one is closed.
 - Body timeout: the longest silence while the client still owes body bytes and the
   application is reading them (a paused read is the application's choice, not the client's).
+- Header bounds and framing (`hardened.lifecycle._framing`): a head over its bounds gets `431`,
+  an ambiguously framed one on h11 gets `400`; both close the connection (lingering).
 - Lingering close: when uvicorn closes a connection whose request body is still arriving
   (a 413 with `Connection: close`), the write side is shut first and the rest of the body is
   read and dropped for up to `linger_timeout`, so the client reads the answer instead of a
@@ -26,6 +28,13 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from hardened.lifecycle._framing import (
+    HEAD_TOO_LARGE,
+    HeaderLimits,
+    HeadMeter,
+    framing_fault,
+    refusal,
+)
 from hardened.lifecycle.edge import SlowClientStats
 
 __all__ = [
@@ -120,6 +129,8 @@ class _EdgeMixin(asyncio.Protocol):
         self._closing = False
         self._discarding = False
         self._app_not_reading = False  # seen at the last body check: the client was not stalling
+        limits = getattr(self.config, "header_limits", None)
+        self._head_meter = HeadMeter(limits if isinstance(limits, HeaderLimits) else HeaderLimits())
 
     # -- parser-specific state ---------------------------------------------------------------
 
@@ -235,6 +246,23 @@ class _EdgeMixin(asyncio.Protocol):
         if self._discarding and self._real is not None:
             self._real.close()
 
+    def _refuse_head(self, status: int) -> None:
+        """Answer a refused head (431 or 400) and close lingering: the rest is never parsed."""
+        real = self._real
+        if real is None or self._closing:
+            return
+        self._edge_stats.refused_heads += 1
+        self._closing = self._discarding = True
+        real.write(refusal(status))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if real.can_write_eof():
+            real.write_eof()
+            self._timer = self.loop.call_later(self._linger_timeout, real.close)
+        else:
+            real.close()
+
 
 class HardenedH11Protocol(_EdgeMixin, H11Protocol):
     """uvicorn's h11 protocol with header/body timeouts and a lingering close."""
@@ -248,6 +276,25 @@ class HardenedH11Protocol(_EdgeMixin, H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._edge_setup()
+        # h11's own bound answers 400; ours (431) must see every head first.
+        limit = self._head_meter.limits.max_total_bytes + 1
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limit)
+
+    def handle_events(self) -> None:
+        """Bound and check the buffered head before h11 parses it (pipelined heads included)."""
+        if self.conn.their_state is h11.IDLE and not self._closing:
+            buffered = self.conn.trailing_data[0]
+            if buffered:
+                meter = self._head_meter
+                end = meter.feed(buffered)
+                meter.reset()
+                if end == HEAD_TOO_LARGE:
+                    self._refuse_head(431)
+                    return
+                if framing_fault(buffered[:end] if end > 0 else buffered) is not None:
+                    self._refuse_head(400)
+                    return
+        super().handle_events()
 
     def _headers_pending(self) -> bool:
         # Idle with unparsed bytes: part of a request line or headers has arrived.
