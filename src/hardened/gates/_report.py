@@ -10,6 +10,7 @@ from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.errors import ConfigError
 from hardened.gates._gate import GATE_NAMES, GATE_QUESTIONS, Gate, NotConfiguredGate
 from hardened.gates._result import GateResult, Status, Tier, Waiver
+from hardened.redact import redact_document
 
 __all__ = ["HONESTY_WARNING", "GateBoard", "build_report"]
 
@@ -28,19 +29,25 @@ def _worst(statuses: list[Status]) -> Status:
 
 
 def build_report(service: str, tier: Tier, results: list[GateResult]) -> dict[str, Any]:
-    """The report document of DESIGN.md (also served at `/gates` and printed by `--json`)."""
+    """The report document of DESIGN.md (also served at `/gates` and printed by `--json`).
+
+    Every string of the gates' evidence passes `hardened.redact` last: `redacted` counts the
+    secret values replaced here (command lines are already redacted where they are read).
+    """
     warnings: list[str] = []
     status = _worst([result.status for result in results])
     honest_gap = all(r.status is Status.PASS and not r.caveats for r in results)
     if tier is Tier.CRITICAL and results and honest_gap:
         warnings.append(HONESTY_WARNING)
         status = Status.WARN
+    gates, redacted = redact_document([result.to_json() for result in results])
     return {
         "service": service,
         "tier": tier.value,
         "status": status.value,
-        "gates": [result.to_json() for result in results],
+        "gates": gates,
         "warnings": warnings,
+        "redacted": redacted,
     }
 
 
