@@ -11,6 +11,7 @@
     │   ├── PoolExhausted (TimeoutError)   no connection within the timeout  → 503
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
+    ├── BodyTimeout (TimeoutError)         the client was too slow with its body → 408
     ├── ShutdownInterrupted                cut at the drain timeout           → 503
     └── IdempotencyError                   an Idempotency-Key problem
         ├── IdempotencyKeyInvalid          missing or malformed key           → 400
@@ -24,6 +25,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BodyTimeout",
     "BodyTooLarge",
     "BulkheadFull",
     "CircuitOpen",
@@ -117,6 +119,14 @@ class DeadlineExceeded(HardenedError, TimeoutError):
     status = 504
     problem_type = "https://hardened.dev/problems/deadline-exceeded"
     title = "Request deadline exceeded"
+
+
+class BodyTimeout(HardenedError, TimeoutError):
+    """The budget ran out while the application waited on the client's body: the client's fault."""
+
+    status = 408
+    problem_type = "https://hardened.dev/problems/body-timeout"
+    title = "Request Timeout"
 
 
 class IdempotencyError(HardenedError):

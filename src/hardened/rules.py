@@ -5,7 +5,8 @@ over 5m, 30m, 1h, 2h, 6h, 1d and 3d; the error ratio over the SLO period and the
 the period's error budget left; multiwindow, multi-burn-rate alerts (Google SRE workbook):
 page at 14.4x over 1h and 5m or 6x over 6h and 30m, ticket at 3x over 1d and 2h or 1x over 3d
 and 6h (factors for a 30-day period; other periods scale them). The same windows and ratio are
-computed in process (`slo_burn_rate`), so the two can be compared.
+computed in process (`slo_burn_rate`), so the two can be compared. Requests the caller's own
+budget decided (`route="__caller__"`) are neither SLO events nor errors, here as in process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client.utils import floatToGoString
 
 from hardened.errors import ConfigError
 from hardened.observe import SLO, RedMetrics
+from hardened.observe._routes import CALLER
 from hardened.observe._slo import window_name
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ def alert_factors(slo: SLO) -> list[tuple[str, int, int, float]]:
 
 
 _5XX = 'status=~"5.."'
+# A request its caller's own budget decided (observe._status) is no SLO event and no error.
+_NOT_CALLER = f'route!="{CALLER}"'
 
 
 def _q(value: str) -> str:
@@ -72,7 +76,7 @@ def _camel(text: str) -> str:
 
 
 def _sli_error(slo: SLO, selector: str, window: str, buckets: tuple[float, ...]) -> str:
-    route = _route_matcher(slo)
+    route = _route_matcher(slo) or _NOT_CALLER
     if slo.latency is None:
         total = f"http_server_requests_total{_matchers(selector, route)}"
         bad = f"http_server_requests_total{_matchers(selector, route, _5XX)}"
@@ -89,7 +93,7 @@ def _sli_error(slo: SLO, selector: str, window: str, buckets: tuple[float, ...])
 
 def _red_rules(name: str, selector: str) -> Iterator[str]:
     requests = f"http_server_requests_total{_matchers(selector)}"
-    errors = f"http_server_requests_total{_matchers(selector, _5XX)}"
+    errors = f"http_server_requests_total{_matchers(selector, _5XX, _NOT_CALLER)}"
     buckets = f"http_server_request_duration_seconds_bucket{_matchers(selector)}"
     labels = f"        labels:\n          service: {_q(name)}"
     rules = [

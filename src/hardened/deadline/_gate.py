@@ -9,9 +9,9 @@ from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._headers import GRPC_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER
 from hardened.deadline._layer import DeadlineLayer, DeadlineStats
 from hardened.deadline._metrics import deadline_state
-from hardened.wiring import consumes_deadline, makes_calls, outside_clients
 from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
 from hardened.lifecycle.routes import RouteOverrides
+from hardened.wiring import consumes_deadline, makes_calls, outside_clients
 
 if TYPE_CHECKING:
     from hardened.service import Service

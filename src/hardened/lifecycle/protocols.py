@@ -28,6 +28,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from hardened.faults import ClientFault, note_fault
 from hardened.lifecycle._framing import (
     HEAD_TOO_LARGE,
     HeaderLimits,
@@ -174,7 +175,18 @@ class _EdgeMixin(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._note(ClientFault.DISCONNECT)
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self._note(ClientFault.MALFORMED)  # mid-body: the application's request is cut
+        super().send_400_response(msg)  # type: ignore[misc]
+
+    def _note(self, fault: ClientFault) -> None:
+        """Tell the edge (through the request's scope) why an unanswered request ends."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            note_fault(cycle.scope, fault)
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -216,6 +228,7 @@ class _EdgeMixin(asyncio.Protocol):
             self._arm(left)
             return
         self._edge_stats.body_timeouts += 1
+        self._note(ClientFault.SLOW_BODY)
         if cycle is not None and not cycle.response_started:
             real.write(_REQUEST_TIMEOUT)
         self._closing = True

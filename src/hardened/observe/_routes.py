@@ -15,11 +15,22 @@ from typing import Any
 from starlette.routing import Host, Mount, compile_path
 from starlette.types import Scope
 
-__all__ = ["OVERFLOW", "SHED", "STANDARD_METHODS", "UNMATCHED", "RouteTemplates", "method_label"]
+from hardened.faults import CLIENT_FAULT, ClientFault
+
+__all__ = [
+    "CALLER",
+    "OVERFLOW",
+    "SHED",
+    "STANDARD_METHODS",
+    "UNMATCHED",
+    "RouteTemplates",
+    "method_label",
+]
 
 UNMATCHED = "__unmatched__"
 OVERFLOW = "__overflow__"
 SHED = "__shed__"  # refused by the shedder before routing
+CALLER = "__caller__"  # refused or cut because the caller's own budget was spent
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
@@ -29,6 +40,13 @@ _MAX_REBUILDS = 8
 def method_label(method: str) -> str:
     """The method label: a standard verb as sent (methods are case-sensitive), else `_OTHER`."""
     return method if method in STANDARD_METHODS else "_OTHER"
+
+
+def _unrouted(scope: Scope) -> str:
+    """The label of a request answered before routing."""
+    if scope.get(CLIENT_FAULT) == ClientFault.BUDGET:
+        return CALLER  # the caller's own budget was spent
+    return SHED if "hardened.shed" in scope else UNMATCHED
 
 
 def _walk_included(included: Any, prefix: str, out: list[tuple[Any, str]]) -> None:
@@ -106,7 +124,7 @@ class RouteTemplates:
 
     def _template(self, scope: Scope, route: Any) -> str:
         if route is None:
-            return SHED if "hardened.shed" in scope else UNMATCHED
+            return _unrouted(scope)
         entries = self._table.get(id(route))
         if entries is None:
             if self._rebuilds >= _MAX_REBUILDS:

@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from starlette.types import Scope, Send
 
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
+from hardened.faults import ClientFault, note_fault
 from hardened.problems import problem_response, send_problem
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
@@ -205,6 +206,8 @@ class Shedder(EdgeStage):
         self.rejected_total += 1
         self._rejected[(reason, priority)].inc()
         scope["hardened.shed"] = reason
+        if reason == "deadline":
+            note_fault(scope, ClientFault.BUDGET)  # the caller's budget, not our overload
         close = self._should_close(scope, now)
         self.closed_total += close
         status, headers, body = self._answer(reason, close)
