@@ -67,32 +67,39 @@ def test_expiry_while_waiting_on_the_body_is_the_clients_408() -> None:
         reading = asyncio.ensure_future(body())
         await asyncio.sleep(0)
         scope = _scope()
-        error = expiry_error(scope, "service", 10.0, body)
+        error, close = expiry_error(scope, "service", 10.0, body)
         assert isinstance(error, BodyTimeout)
         assert error.status == 408
+        assert close
         assert scope[CLIENT_FAULT] == ClientFault.SLOW_BODY
         reading.cancel()
         await asyncio.sleep(0)
-        assert not body.waiting
+        assert body.waiting  # cancelled by the budget while waiting: still the client's
+
+        async def ready() -> Message:
+            return {"type": "http.request", "body": b"x", "more_body": False}
+
+        answered = BodyWait(ready)
+        await answered()
+        assert not answered.waiting
 
     asyncio.run(main())
     service_scope, header_scope = _scope(), _scope()
-    assert isinstance(expiry_error(service_scope, "service", 10.0, None), DeadlineExceeded)
+    assert isinstance(expiry_error(service_scope, "service", 10.0, None)[0], DeadlineExceeded)
     assert CLIENT_FAULT not in service_scope
-    assert expiry_error(header_scope, "header", 0.5, None).status == 504
+    assert expiry_error(header_scope, "header", 0.5, None)[0].status == 504
     assert header_scope[CLIENT_FAULT] == ClientFault.BUDGET
 
 
 def test_client_disconnect_is_absorbed_other_errors_are_not() -> None:
-    """ClientDisconnect before the answer is the client's; a bug is not; after start, neither."""
+    """ClientDisconnect is the client's, whatever the app "sent" after it; a bug is not."""
     scope = _scope()
-    assert absorbs(scope, ClientDisconnect(), response_started=False)
-    assert recorded(scope, 0, "/x", cancelled=False) == (499, "/x")
-    assert not absorbs(_scope(), ValueError("bug"), response_started=False)
-    assert not absorbs(_scope(), ClientDisconnect(), response_started=True)
+    assert absorbs(scope, ClientDisconnect())
+    assert recorded(scope, 500, "/x", cancelled=False) == (499, "/x")  # the 500 reached no one
+    assert not absorbs(_scope(), ValueError("bug"))
     noted = _scope()
     note_fault(noted, ClientFault.MALFORMED)
-    assert absorbs(noted, RuntimeError("the body broke"), response_started=False)
+    assert absorbs(noted, RuntimeError("the body broke"))
 
 
 def test_caller_route_is_left_out_of_every_slo() -> None:

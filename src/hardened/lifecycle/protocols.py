@@ -183,9 +183,10 @@ class _EdgeMixin(asyncio.Protocol):
         super().send_400_response(msg)  # type: ignore[misc]
 
     def _note(self, fault: ClientFault) -> None:
-        """Tell the edge (through the request's scope) why an unanswered request ends."""
+        """Tell the edge (through the request's scope) why a request ends before any status
+        reached the client."""
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
+        if cycle is not None and not cycle.response_started:
             note_fault(cycle.scope, fault)
 
     # -- timers ------------------------------------------------------------------------------

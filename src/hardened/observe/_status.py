@@ -50,7 +50,9 @@ FAULT_STATUS: dict[str, int] = {
 
 
 class BodyWait:
-    """`receive` that knows whether the application is waiting on the client right now."""
+    """`receive` that knows whether the application is waiting on the client right now.
+
+    A cancelled wait (the budget's timer fired in it) stays marked as waiting."""
 
     __slots__ = ("receive", "waiting")
 
@@ -60,34 +62,35 @@ class BodyWait:
 
     async def __call__(self) -> Message:
         self.waiting = True
-        try:
-            return await self.receive()
-        finally:
-            self.waiting = False
+        message = await self.receive()
+        self.waiting = False
+        return message
 
 
 def expiry_error(
     scope: MutableMapping[str, Any], source: str, timeout: float, body: BodyWait | None
-) -> HardenedError:
-    """The answer when the request's budget ran out before its response started.
+) -> tuple[HardenedError, bool]:
+    """The answer when the request's budget ran out before its response started, and whether
+    it closes the connection.
 
     The budget stays a hard bound on the server's time; who spent it decides the answer: the
-    client, when the application was waiting on its body (408); the caller, when the budget
-    was its own header's (504, the caller's); else the service (504).
+    client, when the application was waiting on its body (408 and close: the rest of the body
+    is never read); the caller, when the budget was its own header's (504, the caller's);
+    else the service (504).
     """
     if body is not None and body.waiting:
         note_fault(scope, ClientFault.SLOW_BODY)
-        return BodyTimeout(f"the body did not arrive within the {source} budget of {timeout:g}s")
+        late = f"the body did not arrive within the {source} budget of {timeout:g}s"
+        return BodyTimeout(late), True
     if source == "header":
         note_fault(scope, ClientFault.BUDGET)
-    return DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent")
+    return DeadlineExceeded(f"the {source} budget of {timeout:g}s was spent"), False
 
 
-def absorbs(scope: MutableMapping[str, Any], error: Exception, response_started: bool) -> bool:
-    """True when `error` escaping the application is the client's doing (it went away, or
-    the server already answered its bad body): noted, not re-raised, no traceback logged."""
-    if response_started:
-        return False
+def absorbs(scope: MutableMapping[str, Any], error: Exception) -> bool:
+    """True when `error` escaping the application is the client's doing (it went away, or the
+    server already answered its bad body): noted, not re-raised, so no traceback is logged.
+    (Starlette's error middleware may have "sent" a 500 first; it reached no one.)"""
     if isinstance(error, ClientDisconnect):
         note_fault(scope, ClientFault.DISCONNECT)
         return True
@@ -97,10 +100,12 @@ def absorbs(scope: MutableMapping[str, Any], error: Exception, response_started:
 def recorded(
     scope: MutableMapping[str, Any], sent: int, route: str, *, cancelled: bool
 ) -> tuple[int, str]:
-    """(status, route) a finished request is counted with; `sent` is 0 when no answer started."""
+    """(status, route) a finished request is counted with; `sent` is 0 when no answer started.
+
+    A noted fault decides: it is noted only before any status reached the client, so what
+    the application sent after it went nowhere.
+    """
     fault = scope.get(CLIENT_FAULT)
     if fault is None:
         return sent or (STATUS_CLIENT_CLOSED if cancelled else 500), route
-    if fault == ClientFault.BUDGET:
-        return sent or 504, CALLER
-    return sent or FAULT_STATUS[fault], route
+    return FAULT_STATUS[fault], CALLER if fault == ClientFault.BUDGET else route
