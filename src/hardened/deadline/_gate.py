@@ -11,7 +11,7 @@ from hardened.deadline._layer import DeadlineLayer, DeadlineStats
 from hardened.deadline._metrics import deadline_state
 from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
 from hardened.lifecycle.routes import RouteOverrides
-from hardened.wiring import consumes_deadline, makes_calls, outside_clients
+from hardened.wiring import WiringScan, consumes_deadline, makes_calls
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -37,6 +37,7 @@ class DeadlineGate:
         self._config = config
         self._service = service
         self._stats = stats
+        self._wiring = WiringScan(service, config.scan_modules)
 
     @property
     def default_timeout(self) -> float:
@@ -55,9 +56,14 @@ class DeadlineGate:
         return described
 
     def _scan(self) -> list[dict[str, str]]:
-        for name in self._config.scan_modules:
-            importlib.import_module(name)
-        return outside_clients(self._service, self._config.scan_modules)
+        if not self._wiring.cached:
+            for name in self._config.scan_modules:
+                importlib.import_module(name)
+        return self._wiring.result()
+
+    def refresh(self) -> None:
+        """Scan the modules again at the next check (`/gates?refresh=1`)."""
+        self._wiring.refresh()
 
     def check(self, tier: Tier) -> GateResult:
         config, stats = self._config, self._stats
@@ -79,6 +85,11 @@ class DeadlineGate:
             "malformed_headers": stats.malformed_header,
             "components": components,
             "outside_clients": outside,
+            "wiring_scan": {
+                "scans": self._wiring.scans,
+                "cached": self._wiring.cached,
+                "refresh": "GET /gates?refresh=1",
+            },
         }
         caveats = [_STREAM_CAVEAT, _SCAN_CAVEAT]
         status = Status.PASS

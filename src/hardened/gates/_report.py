@@ -75,6 +75,13 @@ class GateBoard:
         """The gate currently answering for `name`."""
         return self._gates[name]
 
+    def refresh(self) -> None:
+        """Drop what gates cache between reports (a gate with a `refresh()` method)."""
+        for gate in self._gates.values():
+            refresh = getattr(gate, "refresh", None)
+            if callable(refresh):
+                refresh()
+
     def results(self, tier: Tier) -> list[GateResult]:
         """Check every gate, in the fixed order, with waivers applied."""
         today = dt.datetime.fromtimestamp(self._clock.wall(), tz=dt.UTC).date()
