@@ -135,3 +135,30 @@ def test_trace_ids_are_32_lowercase_hex_digits() -> None:
         b"00-4bf92f3577b34da6-01",
     ):
         assert trace_id_of(junk) is None, junk
+
+
+def test_an_answer_before_routing_carries_the_route_it_would_have_reached() -> None:
+    """A 413 for a declared length on /upload is labelled /upload; a junk path stays unmatched."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def endpoint(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    app = Starlette(
+        routes=[
+            Route("/upload", endpoint, methods=["POST"]),
+            Mount("/v1", routes=[Route("/items/{item}", endpoint, methods=["PUT"])]),
+        ]
+    )
+    templates = RouteTemplates(app)
+
+    def label(method: str, path: str) -> str:
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+        return templates.template(scope)
+
+    assert label("POST", "/upload") == "/upload"
+    assert label("PUT", "/v1/items/7") == "/v1/items/{item}"
+    assert label("GET", "/upload") == "__unmatched__"  # a 405 is not this route's work
+    assert label("POST", "/wp-admin.php") == "__unmatched__"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.routing import Host, Mount, compile_path
+from starlette.routing import Host, Match, Mount, compile_path
 from starlette.types import Scope
 
 from hardened.faults import CLIENT_FAULT, ClientFault
@@ -42,11 +42,18 @@ def method_label(method: str) -> str:
     return method if method in STANDARD_METHODS else "_OTHER"
 
 
-def _unrouted(scope: Scope) -> str:
-    """The label of a request answered before routing."""
-    if scope.get(CLIENT_FAULT) == ClientFault.BUDGET:
-        return CALLER  # the caller's own budget was spent
-    return SHED if "hardened.shed" in scope else UNMATCHED
+def _matching(routes: Iterable[Any], scope: Scope) -> tuple[Any, Scope] | None:
+    """The innermost route that fully matches `scope` (Starlette's own matching), if any."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        inner = getattr(route, "routes", None)
+        if isinstance(route, Mount | Host) and inner is not None:
+            found = _matching(inner, {**scope, **child})
+            return found if found is not None else (route, {**scope, **child})
+        return route, {**scope, **child}
+    return None
 
 
 def _walk_included(included: Any, prefix: str, out: list[tuple[Any, str]]) -> None:
@@ -122,9 +129,25 @@ class RouteTemplates:
         single = self._single.get(id(route))  # routes mounted once: nearly every request
         return single if single is not None else self._template(scope, route)
 
+    def _unrouted(self, scope: Scope) -> str:
+        """The label of a request that reached no route: one answered before routing (a 413 for
+        its declared length, a busy 503) carries the route it would have reached."""
+        if scope.get(CLIENT_FAULT) == ClientFault.BUDGET:
+            return CALLER  # the caller's own budget was spent
+        if "hardened.shed" in scope:
+            return SHED
+        if scope.get("type") != "http" or "path" not in scope:
+            return UNMATCHED
+        found = _matching(getattr(self._app, "routes", None) or (), scope)
+        if found is None:
+            return UNMATCHED
+        route, matched = found
+        self._ensure()
+        return self._template(matched, route) if id(route) in self._table else UNMATCHED
+
     def _template(self, scope: Scope, route: Any) -> str:
         if route is None:
-            return _unrouted(scope)
+            return self._unrouted(scope)
         entries = self._table.get(id(route))
         if entries is None:
             if self._rebuilds >= _MAX_REBUILDS:
