@@ -25,6 +25,7 @@ __all__ = [
     "TOO_LARGE_RESPONSE",
     "HeadMeter",
     "HeaderLimits",
+    "buffered_head_refusal",
     "framing_fault",
     "refusal",
 ]
@@ -146,3 +147,15 @@ def framing_fault(head: bytes) -> str | None:
     if len(fields) == 2:
         return "Content-Length with Transfer-Encoding"
     return None
+
+
+def buffered_head_refusal(buffered: bytes, meter: HeadMeter) -> int:
+    """0, or the status (431, 400) refusing the head at the start of a parser's buffer (h11
+    keeps a head's bytes until it is complete, so the whole head so far is checked each time)."""
+    if not buffered:
+        return 0
+    end = meter.feed(buffered)
+    meter.reset()
+    if end == HEAD_TOO_LARGE:
+        return 431
+    return 400 if framing_fault(buffered[:end] if end > 0 else buffered) else 0

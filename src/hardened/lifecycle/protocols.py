@@ -29,13 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from hardened.faults import ClientFault, note_fault
-from hardened.lifecycle._framing import (
-    HEAD_TOO_LARGE,
-    HeaderLimits,
-    HeadMeter,
-    framing_fault,
-    refusal,
-)
+from hardened.lifecycle._framing import HeaderLimits, HeadMeter, buffered_head_refusal, refusal
 from hardened.lifecycle.edge import SlowClientStats
 
 __all__ = [
@@ -183,8 +177,7 @@ class _EdgeMixin(asyncio.Protocol):
         super().send_400_response(msg)  # type: ignore[misc]
 
     def _note(self, fault: ClientFault) -> None:
-        """Tell the edge (through the request's scope) why a request ends before any status
-        reached the client."""
+        """Tell the edge (in the scope) why a request ended before any status reached the client."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
             note_fault(cycle.scope, fault)
@@ -246,15 +239,19 @@ class _EdgeMixin(asyncio.Protocol):
             real.close()
             return
         if self._body_pending() and not real.is_closing() and real.can_write_eof():
-            self._discarding = True
             self._edge_stats.lingered += 1
-            real.write_eof()
-            real.resume_reading()
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self.loop.call_later(self._linger_timeout, real.close)
+            self._linger(real)
             return
         real.close()
+
+    def _linger(self, real: asyncio.Transport) -> None:
+        """Shut the write side, then read and drop what arrives for up to `linger_timeout`."""
+        self._discarding = True
+        real.write_eof()
+        real.resume_reading()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(self._linger_timeout, real.close)
 
     def eof_received(self) -> None:
         if self._discarding and self._real is not None:
@@ -263,19 +260,14 @@ class _EdgeMixin(asyncio.Protocol):
     def _refuse_head(self, status: int) -> None:
         """Answer a refused head (431 or 400) and close lingering: the rest is never parsed."""
         real = self._real
-        if real is None or self._closing:
-            return
-        self._edge_stats.refused_heads += 1
-        self._closing = self._discarding = True
-        real.write(refusal(status))
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if real.can_write_eof():
-            real.write_eof()
-            self._timer = self.loop.call_later(self._linger_timeout, real.close)
-        else:
-            real.close()
+        if real is not None and not self._closing:
+            self._edge_stats.refused_heads += 1
+            self._closing = True
+            real.write(refusal(status))
+            if real.can_write_eof():
+                self._linger(real)
+            else:
+                real.close()
 
 
 class HardenedH11Protocol(_EdgeMixin, H11Protocol):
@@ -297,17 +289,10 @@ class HardenedH11Protocol(_EdgeMixin, H11Protocol):
     def handle_events(self) -> None:
         """Bound and check the buffered head before h11 parses it (pipelined heads included)."""
         if self.conn.their_state is h11.IDLE and not self._closing:
-            buffered = self.conn.trailing_data[0]
-            if buffered:
-                meter = self._head_meter
-                end = meter.feed(buffered)
-                meter.reset()
-                if end == HEAD_TOO_LARGE:
-                    self._refuse_head(431)
-                    return
-                if framing_fault(buffered[:end] if end > 0 else buffered) is not None:
-                    self._refuse_head(400)
-                    return
+            status = buffered_head_refusal(self.conn.trailing_data[0], self._head_meter)
+            if status:
+                self._refuse_head(status)
+                return
         super().handle_events()
 
     def _headers_pending(self) -> bool:
