@@ -5,13 +5,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
-from hardened.lifecycle._framing import HeaderLimits
-from hardened.testing import RunningServer
-from tests.adversarial._client import read_until_closed
+from hardened.lifecycle import HeaderLimits
+from hardened.testing import RunningServer, run_server
+from tests.adversarial._client import PARSERS, read_until_closed
 
 MiB = 1024 * 1024
 LIMITS = HeaderLimits()
@@ -74,3 +76,18 @@ def test_a_head_just_under_the_bounds_is_served(server: RunningServer) -> None:
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]
     assert closed
     assert time.monotonic() - began < 5.0
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_configured_header_limits_are_in_force_and_reported(parser: str, repo_root: Path) -> None:
+    """`LifecycleConfig(header_limits=...)` at 4 KiB: a 5 KB head gets 431; the gate says 4096."""
+    app = "tests.apps.hostile:tight"
+    with run_server(app, cwd=repo_root, args=["--http", parser]) as server:
+        small = b"".join(b"X-%d: %s\r\n" % (i, b"d" * 100) for i in range(10))
+        assert _send_head(server.port, small + b"\r\n", 1)[0].startswith(b"HTTP/1.1 200 ")
+        big = b"".join(b"X-%d: %s\r\n" % (i, b"d" * 250) for i in range(19))
+        assert _send_head(server.port, big + b"\r\n", 1)[0].startswith(b"HTTP/1.1 431 ")
+        gate = httpx.get(f"{server.admin_url}/gates", timeout=10).json()["gates"][0]
+    limits = gate["evidence"]["slow_clients"]["header_limits"]
+    assert limits["max_total_bytes"] == 4096
+    assert gate["evidence"]["slow_clients"]["refused_heads"] == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hardened.lifecycle._framing import HeaderLimits
 from hardened.lifecycle.config import LifecycleConfig, MiB, body_limit
 from hardened.lifecycle.gate import Lifecycle, LifecycleGate
 from hardened.lifecycle.process import ProcessFacts, inspect_process
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HardenedServer",
+    "HeaderLimits",
     "Lifecycle",
     "LifecycleConfig",
     "LifecycleGate",

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
-from hardened.lifecycle._framing import HeaderLimits
 from hardened.lifecycle.config import BODY_LIMIT_ATTRIBUTE, LifecycleConfig
 from hardened.lifecycle.edge import EdgeStats, LifecycleLayer, SlowClientStats
 from hardened.lifecycle.metrics import lifecycle_state
@@ -17,15 +16,6 @@ if TYPE_CHECKING:
     from hardened.service import Service
 
 __all__ = ["Lifecycle", "LifecycleGate", "RunnerFacts"]
-
-_LIMITS = HeaderLimits()
-_HEADER_LIMITS = {
-    "max_line_bytes": _LIMITS.max_line_bytes,
-    "max_total_bytes": _LIMITS.max_total_bytes,
-    "max_fields": _LIMITS.max_fields,
-    "over": "431, Connection: close",
-    "ambiguous_framing": "400, Connection: close (CL with TE, obs-fold, bare LF)",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +87,13 @@ class LifecycleGate:
                 "body_timeouts": runner.stats.body_timeouts,
                 "lingering_closes": runner.stats.lingered,
                 "discarded_bytes": runner.stats.discarded_bytes,
-                "header_limits": _HEADER_LIMITS,
+                "header_limits": {
+                    "max_line_bytes": config.header_limits.max_line_bytes,
+                    "max_total_bytes": config.header_limits.max_total_bytes,
+                    "max_fields": config.header_limits.max_fields,
+                    "over": "431, Connection: close",
+                    "ambiguous_framing": "400, Connection: close (CL with TE, obs-fold, bare LF)",
+                },
                 "refused_heads": runner.stats.refused_heads,
             }
             return evidence, None

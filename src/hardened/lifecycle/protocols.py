@@ -64,11 +64,13 @@ class HardenedConfig(uvicorn.Config):
         *,
         edge_timeouts: EdgeTimeouts,
         edge_stats: SlowClientStats,
+        header_limits: HeaderLimits | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self.edge_timeouts = edge_timeouts
         self.edge_stats = edge_stats
+        self.header_limits = header_limits or HeaderLimits()
 
 
 class _LingeringTransport:
