@@ -61,6 +61,12 @@ def _parser(names: list[str]) -> argparse.ArgumentParser:
         help="uvicorn --limit-concurrency of the overload comparison",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the Poisson arrivals")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (repository root) whose hardened stack the edge comparison "
+        "measures beside this one, in the same interleaved rounds (before/after a change)",
+    )
     return parser
 
 
@@ -73,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--critical-share must be within 0..1")
     if args.limit_concurrency < 1:
         parser.error("--limit-concurrency must be at least 1")
+    if args.baseline is not None and not (args.baseline / "src" / "hardened").is_dir():
+        parser.error("--baseline must be the root of a checkout of hardened (with src/hardened)")
     if args.list:
         for comparison in suite:
             print(f"{comparison.name:<16} {comparison.title} — target: {comparison.target}")
@@ -97,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             critical_share=args.critical_share,
             limit_concurrency=args.limit_concurrency,
             seed=args.seed,
+            baseline=args.baseline.resolve() if args.baseline else None,
             deadline=time.monotonic() + SUITE_BUDGET_S,
         )
         for comparison in selected:

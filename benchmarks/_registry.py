@@ -46,6 +46,8 @@ class Context:
     critical_share: float = 0.2
     limit_concurrency: int = 100
     seed: int = 1
+    # Another checkout of hardened (its repository root) measured beside this one, if given.
+    baseline: Path | None = None
     deadline: float = field(default_factory=lambda: time.monotonic() + 15 * 60)
 
     def rounds(self, full: int) -> int:

@@ -63,6 +63,8 @@ class ServerSpec:
     args: tuple[str, ...] = ()
     ready_path: str = "/"
     access_log: bool = False
+    # Import hardened (and the benchmark apps) from this checkout instead of this one.
+    checkout: Path | None = None
 
     def __post_init__(self) -> None:
         if self.runner not in ("uvicorn", "hardened"):
@@ -107,12 +109,14 @@ class Server:
         safe = "".join(c if c.isalnum() else "-" for c in self.spec.label)
         self.log_path = self.log_dir / f"{safe}-{self.port}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.spec.checkout is not None:
+            env["PYTHONPATH"] = f"{self.spec.checkout / 'src'}{os.pathsep}{self.spec.checkout}"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.spec.command(self.port),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self.cwd,
+                cwd=self.spec.checkout or self.cwd,
                 env=env,
             )
         try:

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -94,6 +99,43 @@ def _not_run(reason: str) -> Result:
     )
 
 
+_BASELINE_LABEL = "hardened Service at the baseline checkout"
+_BASELINE_IN_PROCESS = (
+    "import json; from benchmarks._asgi import interleaved_costs; "
+    "from benchmarks.apps.edge import bare, hardened; "
+    "print(json.dumps(interleaved_costs({'bare': bare, 'hardened': hardened}, CALLS)))"
+)
+
+
+def _variants(ctx: Context) -> tuple[ServerSpec, ...]:
+    if ctx.baseline is None:
+        return VARIANTS
+    baseline = ServerSpec(
+        label=_BASELINE_LABEL,
+        app="benchmarks.apps.edge:hardened",
+        ready_path="/livez",
+        checkout=ctx.baseline,
+    )
+    return (*VARIANTS[:2], baseline, *VARIANTS[2:])
+
+
+def _baseline_in_process(checkout: Path, calls: int) -> dict[str, float]:
+    """The baseline's bare and hardened in-process costs, measured in its own interpreter."""
+    env = {**os.environ, "PYTHONPATH": f"{checkout / 'src'}{os.pathsep}{checkout}"}
+    code = _BASELINE_IN_PROCESS.replace("CALLS", str(calls))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    costs: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return costs
+
+
 def run(ctx: Context) -> Result:
     """Measure every variant in interleaved rounds; the hardened/bare ratio against the target."""
     if ctx.load_tool is None:
@@ -102,12 +144,12 @@ def run(ctx: Context) -> Result:
     rounds = ctx.rounds(12)
     seconds = 2.0
     connections = 8
-    labels = [spec.label for spec in VARIANTS]
-    samples: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
-    apps = {spec.label: _import(spec.app) for spec in VARIANTS}
+    variants = _variants(ctx)
+    samples: dict[str, list[dict[str, Any]]] = {spec.label: [] for spec in variants}
+    apps = {spec.label: _import(spec.app) for spec in variants if spec.checkout is None}
     _check_answers(apps)
     calls = 1000 if ctx.quick else 4000
-    servers = start_all(VARIANTS, ctx.repo_root, ctx.log_dir)
+    servers = start_all(variants, ctx.repo_root, ctx.log_dir)
     try:
         for server in servers:  # warm-up: imports, first-request paths, CPU caches
             run_load(ctx.load_tool, server.url + "/", seconds=1.0, connections=connections)
@@ -118,13 +160,19 @@ def run(ctx: Context) -> Result:
             for server in order:
                 sample = _measure(server, ctx.load_tool, seconds, connections)
                 samples[server.spec.label].append(sample)
-            costs = interleaved_costs({s.spec.label: apps[s.spec.label] for s in order}, calls)
+            local = {s.spec.label: apps[s.spec.label] for s in order if s.spec.checkout is None}
+            costs = interleaved_costs(local, calls)
+            if ctx.baseline is not None:
+                # Its own interpreter, its own bare: the ratio carried over onto ours.
+                theirs = _baseline_in_process(ctx.baseline, calls)
+                bare_here = costs[VARIANTS[0].label]
+                costs[_BASELINE_LABEL] = theirs["hardened"] * bare_here / theirs["bare"]
             for label, cost in costs.items():
                 samples[label][-1]["asgi_us_per_call"] = cost
     finally:
         for server in servers:
             server.stop()
-    return _result(samples, stack, rounds, seconds, connections, ctx.load_tool)
+    return _result(samples, stack, rounds, seconds, connections, ctx.load_tool, variants)
 
 
 def _result(
@@ -134,12 +182,13 @@ def _result(
     seconds: float,
     connections: int,
     tool: str,
+    variants: tuple[ServerSpec, ...] = VARIANTS,
 ) -> Result:
     bare = [s["cpu_us_per_request"] for s in samples[VARIANTS[0].label]]
     bare_asgi = [s["asgi_us_per_call"] for s in samples[VARIANTS[0].label]]
     rows = []
     summary: dict[str, Any] = {}
-    for spec in VARIANTS:
+    for spec in variants:
         runs = samples[spec.label]
         cpu = spread([s["cpu_us_per_request"] for s in runs])
         mine = [s["cpu_us_per_request"] for s in runs]
@@ -185,12 +234,21 @@ def _result(
         asgi = summary[VARIANTS[1].label]["asgi_ratio_vs_bare"]["median"]
         low = summary[VARIANTS[1].label]["ratio_vs_bare"]["low"]
         high = summary[VARIANTS[1].label]["ratio_vs_bare"]["high"]
+        if _BASELINE_LABEL in summary:
+            before = summary[_BASELINE_LABEL]
+            detail_baseline = (
+                f"; the baseline checkout in the same rounds: "
+                f"{before['ratio_vs_bare']['median']:.2f}×, in-process "
+                f"{before['asgi_ratio_vs_bare']['median']:.2f}×"
+            )
+        else:
+            detail_baseline = ""
         edge_only = summary[VARIANTS[2].label]["ratio_vs_bare"]["median"]
         floor = summary[VARIANTS[3].label]["ratio_vs_bare"]["median"]
         detail = (
             f"hardened/bare server CPU = {hardened_ratio:.2f}× (target ≤ {TARGET_RATIO:.2f}×); "
             f"in-process {asgi:.2f}×; lifecycle + deadline layers only {edge_only:.2f}×; "
-            f"the hand-inlined lower bound of all four stages {floor:.2f}×"
+            f"the hand-inlined lower bound of all four stages {floor:.2f}×{detail_baseline}"
         )
         if low <= TARGET_RATIO < high:
             detail += f"; within noise: the rounds span {low:.2f}–{high:.2f}×"
@@ -226,6 +284,12 @@ def _result(
         "between the apps (noise only adds time), "
         "median over rounds: the stack's own cost without the network's noise.",
     ]
+    if _BASELINE_LABEL in summary:
+        notes.append(
+            "With --baseline: another checkout's hardened stack served the same way in the same "
+            "rounds (before/after a change); its in-process figure comes from its own "
+            "interpreter, as its hardened/bare ratio carried onto this run's bare figure."
+        )
     return COMPARISON.result(
         verdict=verdict,
         verdict_detail=detail,

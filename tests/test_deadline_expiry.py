@@ -6,18 +6,36 @@ import asyncio
 import time
 from typing import Any
 
-from hardened.deadline._expiry import EXPIRED, FINISHED, Exchange, ExpiryQueue
+from hardened.deadline._expiry import EXPIRED, FINISHED, Expiry, ExpiryQueue
+from hardened.stages import Exchange
 
 
 async def _nothing(message: Any) -> None:
     return None
 
 
-def _exchange(task: asyncio.Task[Any], timeout: float) -> Exchange:
-    exchange = Exchange(_nothing)
-    exchange.task = task
-    exchange.expires = time.monotonic() + timeout
-    return exchange
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request"}
+
+
+class _Entry(Expiry):
+    """An expiry entry whose response status a test can set."""
+
+    __slots__ = ()
+
+    @property
+    def status(self) -> int:
+        return self.exchange.status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.exchange.status = value
+
+
+def _exchange(task: asyncio.Task[Any], timeout: float) -> _Entry:
+    loop = asyncio.get_running_loop()
+    exchange = Exchange({"type": "http"}, _no_body, _nothing, {}, 0.0, loop)
+    return _Entry(exchange, task, time.monotonic() + timeout)
 
 
 async def test_live_requests_expire_and_finished_or_started_ones_do_not() -> None:

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 
 from hardened import ConfigError, Service, Tier
 from hardened.lifecycle import LifecycleConfig, MiB, ProcessFacts, body_limit, inspect_process
-from hardened.lifecycle.gate import _signal_findings
+from hardened.lifecycle._gate import _signal_findings
 from hardened.testing import free_port
 
 

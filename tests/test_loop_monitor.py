@@ -18,7 +18,7 @@ import hardened
 from hardened import ConfigError
 from hardened.loop import LoopConfig, LoopMonitor
 from hardened.loop._frames import FrameFilter
-from hardened.loop._metrics import OTHER_CULPRIT, LoopMetrics
+from hardened.loop._state import OTHER_CULPRIT, LoopMetrics
 
 T = TypeVar("T")
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from hardened import ConfigError, Service
-from hardened.observe import MechanismStates
+from hardened.state import MechanismStates
 
 
 def test_fields_become_gauges_counters_and_info_by_type() -> None:

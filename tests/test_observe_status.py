@@ -11,9 +11,10 @@ from starlette.types import Message
 
 from hardened.errors import BodyTimeout, DeadlineExceeded
 from hardened.faults import CLIENT_FAULT, ClientFault, note_fault
-from hardened.observe import SLO, ObserveConfig, RedMetrics, RouteTemplates
+from hardened.observe import SLO, ObserveConfig, RedMetrics
 from hardened.observe._red import trace_id_of
 from hardened.observe._status import CALLER, BodyWait, absorbs, expiry_error, recorded
+from hardened.routes import RouteTemplates
 
 
 def _scope() -> dict[str, Any]:

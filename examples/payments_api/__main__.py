@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hardened.lifecycle.runner import RunConfig, run
+from hardened.server._runner import RunConfig, run
 from hardened.testing import EmbeddedPostgres
 
 

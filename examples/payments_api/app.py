@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hardened import Service, component
+from hardened.deadline import cap
 from hardened.observe import SLO
 from hardened.problems import problem_body
 from hardened.shutdown import ShutdownConfig
@@ -24,6 +25,7 @@ from hardened.shutdown import ShutdownConfig
 SCHEMA = (Path(__file__).parent / "schema.sql").read_text()
 # The shutdown gate checks its budget against the grace period and preStop sleep declared here.
 DEPLOYMENT = Path(__file__).parent / "deploy" / "kubernetes" / "deployment.yaml"
+QUERY_TIMEOUT = 5.0  # seconds; also the pool's command_timeout
 
 
 def _not_found(detail: str) -> Response:
@@ -41,6 +43,7 @@ async def get_payment(request: Request) -> Response:
     row = await pool.fetchrow(
         "SELECT id, amount, currency, status, created_at FROM payments WHERE id = $1",
         payment_id,
+        timeout=cap(QUERY_TIMEOUT),  # the query never outlives the request's budget
     )
     if row is None:
         return _not_found("no such payment")
@@ -60,7 +63,7 @@ async def database_pool() -> AsyncIterator[asyncpg.Pool]:
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise RuntimeError("DATABASE_URL is not set (make run starts an embedded PostgreSQL)")
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=5.0)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=10, command_timeout=QUERY_TIMEOUT)
     try:
         await pool.execute(SCHEMA)
         yield pool
@@ -78,6 +81,8 @@ service = Service(
         SLO(name="latency", objective=0.99, latency=0.5, description="non-5xx within 500 ms"),
     ],
 )
-service.components.provide(asyncpg.Pool)(database_pool)
+# Every query passes timeout=cap(...): the pool reads the request budget. Connecting and
+# applying the schema may take longer than the default start timeout on a cold database.
+service.components.provide(asyncpg.Pool, deadline="reads", start_timeout=30.0)(database_pool)
 
 app = service

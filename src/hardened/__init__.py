@@ -1,5 +1,6 @@
 """hardened: an ASGI toolkit whose eight production-readiness gates are built in and verified."""
 
+from hardened.breaker import BreakerConfig, BulkheadConfig
 from hardened.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hardened.components import Components, component
 from hardened.deadline import DeadlineConfig, deadline_scope, remaining, route_timeout
@@ -10,30 +11,31 @@ from hardened.errors import (
     CircuitOpen,
     ConfigError,
     DeadlineExceeded,
+    DependencyTimeout,
     HardenedError,
-    IdempotencyError,
-    IdempotencyKeyInFlight,
-    IdempotencyKeyInvalid,
-    IdempotencyKeyReused,
     LoadShed,
-    PoolExhausted,
     RejectedError,
     ShutdownInterrupted,
 )
-from hardened.gates import Gate, GateResult, Status, Tier, Waiver
-from hardened.lifecycle import LifecycleConfig, body_limit
+from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier, Waiver
+from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
-from hardened.service import Mechanism, Phase, Service
+from hardened.outbound import Dependency, DependencyConfig
+from hardened.retry import RetryConfig
+from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
-from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
+from hardened.stack import build_stack
+from hardened.stages import MIDDLEWARE_ORDER, Layer, Stage
 
 __all__ = [
     "MIDDLEWARE_ORDER",
     "SLO",
     "SYSTEM_CLOCK",
     "BodyTooLarge",
+    "BreakerConfig",
+    "BulkheadConfig",
     "BulkheadFull",
     "CircuitOpen",
     "Clock",
@@ -41,29 +43,31 @@ __all__ = [
     "ConfigError",
     "DeadlineConfig",
     "DeadlineExceeded",
+    "Dependency",
+    "DependencyConfig",
+    "DependencyTimeout",
     "EndpointsConfig",
     "Gate",
     "GateResult",
     "HardenedError",
-    "IdempotencyError",
-    "IdempotencyKeyInFlight",
-    "IdempotencyKeyInvalid",
-    "IdempotencyKeyReused",
+    "Installer",
     "Layer",
     "LifecycleConfig",
     "LoadShed",
     "LoopConfig",
     "Mechanism",
+    "MiB",
     "ObserveConfig",
     "Phase",
-    "PoolExhausted",
     "Priority",
     "RejectedError",
+    "RetryConfig",
     "Service",
     "ShedConfig",
     "ShutdownConfig",
     "ShutdownInterrupted",
     "ShutdownManager",
+    "Stage",
     "Status",
     "SystemClock",
     "Tier",

@@ -14,16 +14,35 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
 
-from hardened.errors import ConfigError
-from hardened.gates import Tier
+from hardened._fields import check_fields
+from hardened.errors import BadRequest, ConfigError
+from hardened.gates import GateBoard, Tier
+from hardened.problems import problem_response, send_problem
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from prometheus_client import CollectorRegistry
+
+
+class Service(Protocol):
+    """What the endpoints read of the service they answer for."""
+
+    endpoints: EndpointsConfig
+    metrics_registry: CollectorRegistry
+    gates: GateBoard  # `refresh()` redoes the checks gates cache (`/gates?refresh=1`)
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether to take traffic now, and why."""
+        ...
+
+    def report(self, tier: Tier | str | None = None) -> dict[str, Any]:
+        """The gate report document."""
+        ...
+
 
 __all__ = [
     "ADMIN_DUTY",
@@ -56,6 +75,7 @@ class EndpointsConfig:
     admin_on_public_port: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         paths = (self.livez_path, self.readyz_path, self.gates_path, self.metrics_path)
         if any(not path.startswith("/") for path in paths):
             raise ConfigError(f"endpoint paths must start with '/': {paths}")
@@ -114,17 +134,27 @@ def _query(scope: Scope, name: str) -> str | None:
     return None
 
 
-def _query_tier(scope: Scope) -> Tier | None:
+def _query_tier(scope: Scope) -> Tier | str | None:
+    """The `?tier=` asked for: a Tier, the unknown text as given, or None when absent."""
     value = _query(scope, "tier")
-    return Tier(value) if value is not None and value in Tier.__members__.values() else None
+    if value is None:
+        return None
+    return Tier(value) if value in Tier.__members__.values() else value
 
 
 async def send_gates(scope: Scope, send: Send, service: Service) -> None:
-    """`/gates`: the full report (JSON), checked now; `?tier=` evaluates at another tier;
-    `?refresh=1` redoes the cached checks first."""
+    """`/gates`: the full report (JSON), checked now; `?tier=` evaluates at another tier
+    (an unknown tier is a 400 problem, as `hardened check --tier` refuses it); `?refresh=1`
+    redoes the cached checks first."""
+    tier = _query_tier(scope)
+    if isinstance(tier, str) and not isinstance(tier, Tier):
+        tiers = ", ".join(t.value for t in Tier)
+        detail = f"unknown tier {tier[:40]!r}; tiers are {tiers}"
+        await send_problem(send, *problem_response(BadRequest(detail)))
+        return
     if _query(scope, "refresh") in ("1", "true"):
         service.gates.refresh()
-    report = await asyncio.to_thread(service.report, _query_tier(scope))
+    report = await asyncio.to_thread(service.report, tier)
     await send_json(send, 200, report)
 
 

@@ -8,9 +8,10 @@ same probes, and `/gates` reports the same eight gates.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -19,22 +20,35 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened._fields import check_arguments
 from hardened._lifespan import InnerLifespan
+from hardened.breaker import Breakers
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import EndpointsConfig, public_probes
-from hardened.errors import ConfigError, HardenedError
-from hardened.gates import FactReader, Gate, GateBoard, StateFields, Tier, Waiver, build_report
+from hardened.errors import ConfigError, HardenedError, StartupFailed
+from hardened.gates import (
+    FactReader,
+    Gate,
+    GateBoard,
+    Mechanism,
+    StateFields,
+    Tier,
+    Waiver,
+    build_report,
+)
 from hardened.lifecycle import Lifecycle, LifecycleConfig
-from hardened.loop import LoopConfig, install_loop
-from hardened.observe import OBSERVE_DEFAULTS, SLO, MechanismStates, ObserveConfig, install_observe
-from hardened.problems import problem_response
-from hardened.shed import SHED_DEFAULTS, ShedConfig, install_shed
-from hardened.shutdown import ShutdownConfig, ShutdownManager
-from hardened.stack import MIDDLEWARE_ORDER, Layer, build_stack
+from hardened.loop import Loop, LoopConfig
+from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
+from hardened.problems import malformed_json_handler, problem_response
+from hardened.shed import SHED_DEFAULTS, Shed, ShedConfig, Shedder
+from hardened.shutdown import Shutdown, ShutdownConfig
+from hardened.stack import build_stack
+from hardened.stages import MIDDLEWARE_ORDER, Layer
+from hardened.state import MechanismStates
 
-__all__ = ["Mechanism", "Phase", "Service"]
+__all__ = ["Phase", "Service"]
 
 logger = logging.getLogger("hardened.service")
 
@@ -47,14 +61,6 @@ class Phase(enum.StrEnum):
     READY = "ready"
     DRAINING = "draining"
     STOPPED = "stopped"
-
-
-class Mechanism(Protocol):
-    """A gate's mechanism: installs its layer, components and gate on a service."""
-
-    def install(self, service: Service) -> None:
-        """Register what this mechanism needs on `service`."""
-        ...
 
 
 async def _problem_handler(request: Request, exc: Exception) -> Response:
@@ -85,7 +91,9 @@ class Service:
         shed: ShedConfig | None = SHED_DEFAULTS,
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
+        breaker: bool = True,
     ) -> None:
+        check_arguments("Service", Service.__init__, locals())  # a wrong type fails here
         if not name.strip():
             raise ConfigError("a service needs a name")
         if routes is not None and app is not None:
@@ -113,18 +121,28 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
-        if loop is not None:
-            install_loop(self, loop)
-        if shutdown is not None:
-            self.use(ShutdownManager(shutdown))
-        self.observability = install_observe(self, observe, tuple(slos))
-        self.shedder = install_shed(self, shed)
-        if lifecycle is not None:
-            self.use(Lifecycle(lifecycle))
-        if deadline is not None:
-            self.use(Deadline(deadline))
-        for mechanism in mechanisms:
-            self.use(mechanism)
+            self.app.add_exception_handler(json.JSONDecodeError, malformed_json_handler)
+        self.publish_fact("state.mechanisms", lambda: self.mechanisms)
+        self.publish_fact("gates.configured", self.gates.configured)
+        self.publish_fact(
+            "endpoints.probes", lambda: (self.endpoints.readyz_path, self.endpoints.livez_path)
+        )
+        observe_mechanism = Observe(observe, tuple(slos))
+        shed_mechanism = Shed(shed) if shed is not None else None
+        defaults: list[Mechanism | None] = [
+            Loop(loop) if loop is not None else None,
+            Shutdown(shutdown) if shutdown is not None else None,
+            observe_mechanism,
+            shed_mechanism,
+            Lifecycle(lifecycle) if lifecycle is not None else None,
+            Deadline(deadline) if deadline is not None else None,
+            Breakers() if breaker else None,  # passes while nothing calls outside
+        ]
+        for mechanism in [*defaults, *mechanisms]:
+            if mechanism is not None:
+                self.use(mechanism)
+        self.observability: Observability = observe_mechanism.observability
+        self.shedder: Shedder | None = shed_mechanism.shedder if shed_mechanism else None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -168,8 +186,8 @@ class Service:
         self.mechanisms.track(kind, name, reader, gate=gate)
 
     def serving(self) -> bool:
-        """True while started and ready."""
-        return self.phase is Phase.READY
+        """True while started and taking or finishing traffic."""
+        return self.phase in (Phase.READY, Phase.DRAINING)
 
     def publish_fact(self, name: str, reader: FactReader) -> None:
         """Offer a fact other mechanisms may ask for by name."""
@@ -212,7 +230,10 @@ class Service:
             return
         scope["hardened.service"] = self
         if kind == "http":
-            probe = self._public_probes.get(scope["path"])
+            path, root = scope["path"], scope.get("root_path")
+            if root and path.startswith(root):  # served under --root-path: probes still match
+                path = path[len(root) :]
+            probe = self._public_probes.get(path)
             if probe is not None:
                 await probe(scope, send, self)
                 return
@@ -229,7 +250,9 @@ class Service:
             self._inner_lifespan = InnerLifespan(self.app, state)
             await self._inner_lifespan.startup()
         except Exception as exc:
-            logger.exception("start-up failed")
+            # A component that timed out or was stopped by a signal is named in one line.
+            quiet = isinstance(exc, StartupFailed) and exc.__cause__ is None
+            logger.error("start-up failed: %s", exc, exc_info=None if quiet else exc)  # noqa: TRY400
             await self.components.stop()
             self.phase = Phase.STOPPED
             await send(

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.gates import Installer
 
 __all__ = [
     "OUTBOUND_TYPES",
@@ -53,18 +53,41 @@ class DeadlineConsumer:
     deadline_usage: str = ""
 
 
-def consumes_deadline(kind: type[Any], value: Any = None) -> str | None:
-    """How a component uses the budget, from its registered type or its started value."""
+# What a provider's declaration (`provide(T, deadline=...)`) says, as gate evidence.
+DECLARED_USAGE = {
+    "hook": "sends the remaining budget downstream (declared by its provider)",
+    "reads": "caps its calls with remaining() (declared by its provider)",
+}
+
+
+def _sends_budget(value: Any) -> bool:
+    """True for an httpx client whose request hooks include `httpx_deadline_hook`."""
+    hooks = getattr(value, "event_hooks", None)
+    requests = hooks.get("request", ()) if isinstance(hooks, dict) else ()
+    return any(getattr(hook, "__name__", "") == "httpx_deadline_hook" for hook in requests)
+
+
+def consumes_deadline(
+    kind: type[Any], value: Any = None, declared: str | None = None
+) -> str | None:
+    """How a component uses the budget: its provider's declaration, its `deadline_usage`
+    attribute, or an httpx client built with `httpx_deadline_hook`."""
+    if declared in DECLARED_USAGE:
+        return DECLARED_USAGE[declared]
     for candidate in (value, kind):
         usage = getattr(candidate, "deadline_usage", None)
         if isinstance(usage, str) and usage:
             return usage
+    if _sends_budget(value):
+        return "sends the remaining budget downstream (httpx_deadline_hook)"
     return None
 
 
-def makes_calls(kind: type[Any], value: Any = None) -> bool:
-    """False for a component that declares `outbound = False`: it calls nothing per request
-    (process-wide machinery such as the loop monitor), so it has no budget to read."""
+def makes_calls(kind: type[Any], value: Any = None, declared: str | None = None) -> bool:
+    """False for a component that declares `outbound = False` or whose provider declared
+    `deadline="none"`: it calls nothing per request, so it has no budget to read."""
+    if declared == "none":
+        return False
     return all(getattr(candidate, "outbound", True) is not False for candidate in (value, kind))
 
 
@@ -85,7 +108,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
         yield from _endpoint_modules(getattr(route, "routes", None) or ())
 
 
-def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]:
+def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
     anchors = (service, service.app)
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
@@ -101,7 +124,7 @@ def _modules_to_scan(service: Service, extra: Iterable[str]) -> list[ModuleType]
     return [found[name] for name in sorted(found)]
 
 
-def outside_clients(service: Service, extra_modules: Iterable[str]) -> list[dict[str, str]]:
+def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
     """Outbound clients and pools in scanned module globals that no component holds."""
     registered = set()
     for kind in service.components.kinds():
@@ -124,7 +147,7 @@ class WiringScan:
     Before start-up (`hardened check`) every call scans: modules may still be importing.
     """
 
-    def __init__(self, service: Service, extra_modules: Iterable[str]) -> None:
+    def __init__(self, service: Installer, extra_modules: Iterable[str]) -> None:
         self._service = service
         self._extra = tuple(extra_modules)
         self._cached: list[dict[str, str]] | None = None

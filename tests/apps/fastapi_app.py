@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hardened import CircuitOpen, Service
+from hardened import Service
+from hardened.errors import CircuitOpen
 
 started: list[str] = []
 

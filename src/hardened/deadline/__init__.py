@@ -15,18 +15,23 @@ from hardened.deadline._budget import (
     remaining,
 )
 from hardened.deadline._config import DeadlineConfig, route_timeout
-from hardened.deadline._gate import Deadline, DeadlineGate
+from hardened.deadline._gate import DeadlineGate
 from hardened.deadline._headers import (
+    CALLER_BUDGET_HEADERS,
     GRPC_TIMEOUT_HEADER,
     REQUEST_TIMEOUT_HEADER,
+    caller_budget,
     httpx_deadline_hook,
     outbound_headers,
     parse_grpc_timeout,
     parse_request_timeout,
 )
+from hardened.deadline._install import Deadline
+from hardened.deadline._stage import DeadlineStage
 from hardened.wiring import DeadlineConsumer
 
 __all__ = [
+    "CALLER_BUDGET_HEADERS",
     "GRPC_TIMEOUT_HEADER",
     "REQUEST_TIMEOUT_HEADER",
     "Budget",
@@ -34,6 +39,8 @@ __all__ = [
     "DeadlineConfig",
     "DeadlineConsumer",
     "DeadlineGate",
+    "DeadlineStage",
+    "caller_budget",
     "cap",
     "current_budget",
     "deadline_scope",

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
-from hardened.lifecycle.routes import mark_endpoint
+from hardened.routes import mark_endpoint
 
 __all__ = ["ROUTE_TIMEOUT_ATTRIBUTE", "DeadlineConfig", "route_timeout"]
 
@@ -26,7 +27,7 @@ def _check_seconds(name: str, value: float) -> None:
 class DeadlineConfig:
     """The request budget set once at the edge.
 
-    `default_timeout`: the service's budget per request (10 s, as GATES.md). A route's own
+    `default_timeout`: the service's budget per request (10 s). A route's own
     budget (`@route_timeout`) replaces it for that route, longer or shorter; an inbound
     `X-Request-Timeout` / `grpc-timeout` can only shorten it (the nearest deadline wins).
     `scan_modules`: extra modules the gate searches for clients built outside the Service.
@@ -37,6 +38,7 @@ class DeadlineConfig:
     scan_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check_seconds("default_timeout", self.default_timeout)
 
 

@@ -6,8 +6,8 @@ cost more than the rest of the deadline stage). A request that finishes is marke
 finished requests leave from the head; a long request holding the head makes the queue
 compact itself once it doubles, so it stays bounded by about twice the requests in flight.
 
-The queue holds `Exchange`s: the request's response tracker, which also carries its task and
-absolute expiry (monotonic seconds), so registering a request allocates nothing more.
+The queue holds `Expiry` entries: a request's task, its absolute expiry (monotonic seconds) and
+its response tracker (expiry after the response started is a no-op: the status is out).
 """
 
 from __future__ import annotations
@@ -17,38 +17,35 @@ import time
 from collections import deque
 from typing import Any
 
-from starlette.types import Send
+from hardened.stages import Exchange
 
-from hardened.stack import ResponseStatus
-
-__all__ = ["EXPIRED", "FINISHED", "LIVE", "Exchange", "ExpiryQueue", "expire"]
+__all__ = ["EXPIRED", "FINISHED", "LIVE", "Expiry", "ExpiryQueue", "expire"]
 
 LIVE, FINISHED, EXPIRED = 0, 1, 2
 _MIN_COMPACT = 1024
 
 
-class Exchange(ResponseStatus):
-    """One request's response tracker and expiry entry: `task` is cancelled at `expires`
-    (time.monotonic seconds) unless the request finished or its response started."""
+class Expiry:
+    """One request's expiry entry: `task` is cancelled at `expires` (time.monotonic seconds)
+    unless the request finished or the response of `exchange` started."""
 
-    __slots__ = ("expires", "state", "task")
+    __slots__ = ("exchange", "expires", "state", "task")
 
-    def __init__(self, send: Send) -> None:  # no super() call: one frame per request
-        self.send = send
-        self.status = 0
+    def __init__(self, exchange: Exchange, task: asyncio.Task[Any], expires: float) -> None:
+        self.exchange = exchange
+        self.task = task
+        self.expires = expires
         self.state = LIVE
-        self.expires = 0.0
-        self.task: asyncio.Task[Any] | None = None
 
 
-def expire(exchange: Exchange) -> None:
-    """Cancel the exchange's task now, unless its response started or the task is done."""
-    task = exchange.task
-    if task is not None and not exchange.status and not task.done():
-        exchange.state = EXPIRED
+def expire(entry: Expiry) -> None:
+    """Cancel the entry's task now, unless its response started or the task is done."""
+    task = entry.task
+    if not entry.exchange.status and not task.done():
+        entry.state = EXPIRED
         task.cancel()
     else:
-        exchange.state = FINISHED
+        entry.state = FINISHED
 
 
 class ExpiryQueue:
@@ -58,7 +55,7 @@ class ExpiryQueue:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._queue: deque[Exchange] = deque()
+        self._queue: deque[Expiry] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._compact_at = _MIN_COMPACT
@@ -66,7 +63,7 @@ class ExpiryQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, loop: asyncio.AbstractEventLoop, exchange: Exchange) -> None:
+    def add(self, loop: asyncio.AbstractEventLoop, exchange: Expiry) -> None:
         """Start watching `exchange` (its task and expiry already set)."""
         if loop is not self._loop:  # first request, or a new loop (the old one is gone)
             self._moved(loop)
@@ -77,7 +74,7 @@ class ExpiryQueue:
         elif len(queue) > self._compact_at:
             self._compact()
 
-    def finish(self, exchange: Exchange) -> None:
+    def finish(self, exchange: Expiry) -> None:
         """The request ended: its entry no longer counts."""
         if exchange.state == LIVE:
             exchange.state = FINISHED

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._headers import GRPC_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER
-from hardened.deadline._layer import DeadlineLayer, DeadlineStats
-from hardened.deadline._metrics import deadline_state
-from hardened.gates import GATE_QUESTIONS, GateResult, Status, Tier
-from hardened.lifecycle.routes import RouteOverrides
+from hardened.deadline._stage import DeadlineStats
+from hardened.gates import GATE_QUESTIONS, GateResult, Installer, Status, Tier
+from hardened.routes import RouteOverrides
 from hardened.wiring import WiringScan, consumes_deadline, makes_calls
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["Deadline", "DeadlineGate"]
+__all__ = ["DeadlineGate"]
 
 _SCAN_CAVEAT = (
     "the wiring scan sees module globals of the service's, application's and endpoints' "
@@ -33,7 +29,7 @@ class DeadlineGate:
 
     name = "deadline"
 
-    def __init__(self, config: DeadlineConfig, service: Service, stats: DeadlineStats) -> None:
+    def __init__(self, config: DeadlineConfig, service: Installer, stats: DeadlineStats) -> None:
         self._config = config
         self._service = service
         self._stats = stats
@@ -45,14 +41,17 @@ class DeadlineGate:
         return self._config.default_timeout
 
     def _components(self) -> list[dict[str, Any]]:
-        described = self._service.components.describe()
-        for entry, kind in zip(described, self._service.components.kinds(), strict=True):
+        components = self._service.components
+        described = components.describe()
+        for entry, kind in zip(described, components.kinds(), strict=True):
             try:
-                value = self._service.components.get(kind)
+                value = components.get(kind)
             except LookupError:
                 value = None
-            entry["consumes_deadline"] = consumes_deadline(kind, value)
-            entry["outbound"] = makes_calls(kind, value)
+            declared = components.declared_deadline(kind)
+            entry["deadline_declared"] = declared
+            entry["consumes_deadline"] = consumes_deadline(kind, value, declared)
+            entry["outbound"] = makes_calls(kind, value, declared)
         return described
 
     def _scan(self) -> list[dict[str, str]]:
@@ -110,20 +109,4 @@ class DeadlineGate:
             status=status,
             evidence=evidence,
             caveats=tuple(caveats),
-        )
-
-
-class Deadline:
-    """The deadline mechanism: its layer in the `deadline` slot and its gate."""
-
-    def __init__(self, config: DeadlineConfig | None = None) -> None:
-        self.config = config or DeadlineConfig()
-        self.stats = DeadlineStats()
-
-    def install(self, service: Service) -> None:
-        """Fill the deadline slot and register the gate."""
-        service.add_layer(DeadlineLayer(self.config, service, self.stats))
-        service.gates.register(DeadlineGate(self.config, service, self.stats))
-        service.mechanisms.track(
-            "deadline", "budget", lambda: deadline_state(self.config, self.stats)
         )

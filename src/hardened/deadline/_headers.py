@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from hardened.deadline._budget import remaining
 from hardened.errors import DeadlineExceeded
 
 __all__ = [
+    "CALLER_BUDGET_HEADERS",
     "GRPC_TIMEOUT_HEADER",
     "REQUEST_TIMEOUT_HEADER",
+    "caller_budget",
     "httpx_deadline_hook",
     "outbound_headers",
     "parse_grpc_timeout",
@@ -20,6 +23,9 @@ __all__ = [
 
 REQUEST_TIMEOUT_HEADER = "x-request-timeout"
 GRPC_TIMEOUT_HEADER = "grpc-timeout"
+
+# The header names a caller's remaining budget arrives in, as the edge's header scan keys them.
+CALLER_BUDGET_HEADERS = (REQUEST_TIMEOUT_HEADER.encode(), GRPC_TIMEOUT_HEADER.encode())
 
 _GRPC = re.compile(rb"(\d{1,8})([HMSmun])")
 _GRPC_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
@@ -77,3 +83,24 @@ async def httpx_deadline_hook(request: Any) -> None:
             phase: left if value is None else min(float(value), left)
             for phase, value in timeout.items()
         }
+
+
+def caller_budget(headers: Mapping[bytes, bytes]) -> tuple[float | None, int]:
+    """The nearest of the caller's budget headers (seconds) and how many values were malformed.
+
+    `headers` maps lower-case names to values (a repeated header's values joined by commas).
+    """
+    nearest: float | None = None
+    malformed = 0
+    for name in CALLER_BUDGET_HEADERS:
+        joined = headers.get(name)
+        if joined is None:
+            continue
+        parse = parse_request_timeout if name == CALLER_BUDGET_HEADERS[0] else parse_grpc_timeout
+        for value in joined.split(b",") if b"," in joined else (joined,):
+            seconds = parse(value)
+            if seconds is None:
+                malformed += 1
+            elif nearest is None or seconds < nearest:
+                nearest = seconds
+    return nearest, malformed

@@ -69,7 +69,11 @@ class Installer(Protocol):
         ...
 
     def serving(self) -> bool:
-        """True while the service is started and ready to take traffic."""
+        """True while the service is started and taking or finishing traffic (ready, draining)."""
+        ...
+
+    def begin_shutdown(self) -> None:
+        """Stop being ready: readiness answers 503 from now on (liveness stays 200)."""
         ...
 
     def publish_fact(self, name: str, reader: FactReader) -> None:

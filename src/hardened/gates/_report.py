@@ -29,7 +29,7 @@ def _worst(statuses: list[Status]) -> Status:
 
 
 def build_report(service: str, tier: Tier, results: list[GateResult]) -> dict[str, Any]:
-    """The report document of DESIGN.md (also served at `/gates` and printed by `--json`).
+    """The report document (served at `/gates`, printed by `hardened check --json`).
 
     Every string of the gates' evidence passes `hardened.redact` last: `redacted` counts the
     secret values replaced here (command lines are already redacted where they are read).
@@ -74,6 +74,10 @@ class GateBoard:
     def gate(self, name: str) -> Gate:
         """The gate currently answering for `name`."""
         return self._gates[name]
+
+    def configured(self) -> tuple[str, ...]:
+        """The names of the gates a mechanism answers for (not the placeholder)."""
+        return tuple(n for n, g in self._gates.items() if not isinstance(g, NotConfiguredGate))
 
     def refresh(self) -> None:
         """Drop what gates cache between reports (a gate with a `refresh()` method)."""

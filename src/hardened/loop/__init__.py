@@ -8,22 +8,22 @@ and recent blocked events with their culprits. Tests use `strict_loop()`.
 from hardened.loop._config import LoopConfig
 from hardened.loop._frames import BlockedEvent, Frame
 from hardened.loop._gate import LoopGate
-from hardened.loop._install import install_loop
-from hardened.loop._metrics import LAG_BUCKETS
+from hardened.loop._install import Loop
 from hardened.loop._monitor import LoopMonitor
 from hardened.loop._offload import Offloader, offload, request_remaining
+from hardened.loop._state import LAG_BUCKETS
 from hardened.loop._strict import LoopBlocked, strict_loop
 
 __all__ = [
     "LAG_BUCKETS",
     "BlockedEvent",
     "Frame",
+    "Loop",
     "LoopBlocked",
     "LoopConfig",
     "LoopGate",
     "LoopMonitor",
     "Offloader",
-    "install_loop",
     "offload",
     "request_remaining",
     "strict_loop",

@@ -1,4 +1,4 @@
-"""LoopGate: is the loop watched, how late does it run, what blocked it (gate 3 of GATES.md)."""
+"""LoopGate: is the loop watched, how late does it run, what blocked it (gate 3)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hardened.loop._monitor import LoopMonitor
 from hardened.loop._offload import Offloader
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.gates import Installer
 
 __all__ = ["LoopGate"]
 
@@ -27,14 +27,12 @@ class LoopGate:
 
     name = "loop"
 
-    def __init__(self, monitor: LoopMonitor, offloader: Offloader, service: Service) -> None:
+    def __init__(self, monitor: LoopMonitor, offloader: Offloader, service: Installer) -> None:
         self._monitor = monitor
         self._offloader = offloader
         self._service = service
 
     def check(self, tier: Tier) -> GateResult:
-        from hardened.service import Phase
-
         monitor, config = self._monitor, self._monitor.config
         lag = monitor.lag_summary()
         limit = config.lag_p99_limit(tier)
@@ -67,7 +65,7 @@ class LoopGate:
         }
         caveats = list(CAVEATS)
         problems: list[str] = []
-        serving = self._service.phase in (Phase.READY, Phase.DRAINING)
+        serving = self._service.serving()
         if not monitor.healthy:
             failure = monitor.watchdog_failure()
             if serving or failure:

@@ -1,45 +1,48 @@
-"""install_loop(): the loop gate's components and gate on a Service."""
+"""The loop mechanism: the monitor and the offload pool as components, the gate, the state."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from hardened.gates import Installer
 from hardened.loop._config import LoopConfig
 from hardened.loop._gate import LoopGate
 from hardened.loop._monitor import LoopMonitor
 from hardened.loop._offload import Offloader
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["install_loop"]
+__all__ = ["Loop"]
 
 
-def install_loop(service: Service, config: LoopConfig) -> LoopMonitor:
-    """Register the monitor and the offload pool (started first, stopped last) and the gate."""
-    monitor = LoopMonitor(config, registry=service.metrics_registry)
-    offloader = Offloader(max_workers=config.offload_workers, metrics=monitor.metrics)
-    service.components.register(LoopMonitor, monitor.running)
-    service.components.register(Offloader, offloader.running)
-    service.gates.register(LoopGate(monitor, offloader, service))
-    service.mechanisms.track(
-        "loop",
-        "event_loop",
-        lambda: {
-            "state": monitor.state,
-            "blocked_total": monitor.blocked_total,
-            "blocked_seconds_total": monitor.blocked_seconds,
-            "stalls_total": monitor.stalls_total,
-        },
-    )
-    service.mechanisms.track(
-        "offload",
-        "threads",
-        lambda: {
-            "max_workers": config.offload_workers,
-            "busy": offloader.busy,
-            "abandoned_total": offloader.abandoned,
-        },
-        gate="loop",
-    )
-    return monitor
+class Loop:
+    """Loop-lag monitor and blocking-call watchdog; the bounded pool behind `offload()`."""
+
+    def __init__(self, config: LoopConfig | None = None) -> None:
+        self.config = config or LoopConfig()
+        self.monitor: LoopMonitor | None = None
+
+    def install(self, service: Installer) -> None:
+        """Register the monitor and the offload pool (started first, stopped last) and the gate."""
+        config = self.config
+        monitor = self.monitor = LoopMonitor(config, registry=service.metrics_registry)
+        offloader = Offloader(max_workers=config.offload_workers, metrics=monitor.metrics)
+        service.components.register(LoopMonitor, monitor.running)
+        service.components.register(Offloader, offloader.running)
+        service.register_gate(LoopGate(monitor, offloader, service))
+        service.track_state(
+            "loop",
+            "event_loop",
+            lambda: {
+                "state": monitor.state,
+                "blocked_total": monitor.blocked_total,
+                "blocked_seconds_total": monitor.blocked_seconds,
+                "stalls_total": monitor.stalls_total,
+            },
+        )
+        service.track_state(
+            "offload",
+            "threads",
+            lambda: {
+                "max_workers": config.offload_workers,
+                "busy": offloader.busy,
+                "abandoned_total": offloader.abandoned,
+            },
+            gate="loop",
+        )

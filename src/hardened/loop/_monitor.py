@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from hardened.loop._config import LoopConfig
 from hardened.loop._frames import BlockedEvent, FrameFilter
-from hardened.loop._metrics import LoopMetrics
+from hardened.loop._state import LoopMetrics
 from hardened.loop._watchdog import LateBeat, Watchdog
 
 __all__ = ["LoopMonitor"]

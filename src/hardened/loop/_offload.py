@@ -17,7 +17,7 @@ from typing import TypeVar, TypeVarTuple
 
 from hardened.deadline import remaining
 from hardened.errors import ConfigError, DeadlineExceeded
-from hardened.loop._metrics import LoopMetrics
+from hardened.loop._state import LoopMetrics
 
 __all__ = ["Offloader", "offload", "request_remaining"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hardened.gates import GATE_NAMES, GATE_QUESTIONS, GateResult, NotConfiguredGate, Status, Tier
-from hardened.observe._install import Observability
+from hardened.gates import GATE_NAMES, GATE_QUESTIONS, GateResult, Installer, Status, Tier
 from hardened.observe._multiprocess import multiprocess_evidence
+from hardened.state import MechanismStates
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.observe._install import Observability
 
 __all__ = ["PAGE_BURN_RATE", "ObserveGate"]
 
@@ -21,9 +21,13 @@ class ObserveGate:
 
     name = "observe"
 
-    def __init__(self, service: Service, observability: Observability) -> None:
+    def __init__(self, service: Installer, observability: Observability) -> None:
         self._service = service
         self._obs = observability
+
+    def _states(self) -> MechanismStates:
+        states = self._service.fact("state.mechanisms")
+        return states if isinstance(states, MechanismStates) else MechanismStates()
 
     def _red(self, fails: list[str], caveats: list[str]) -> dict[str, Any]:
         metrics = self._obs.metrics
@@ -66,7 +70,9 @@ class ObserveGate:
         for tracker in metrics.trackers if metrics else ():
             rates = tracker.burn_rates(now)
             hour = rates.get("1h")
-            if hour is not None and hour >= PAGE_BURN_RATE:
+            good, total = tracker.counts(now, 3600)
+            enough = total - good >= tracker.slo.min_bad_requests  # the minimum-traffic guard
+            if hour is not None and hour >= PAGE_BURN_RATE and enough:
                 warns.append(f"SLO {tracker.slo.name} burns its budget {hour}x over 1h")
             documents.append(
                 {
@@ -77,26 +83,26 @@ class ObserveGate:
                     "routes": list(tracker.slo.routes) or "all",
                     "period_days": tracker.slo.period_days,
                     "burn_rates": rates,
+                    "min_bad_requests": tracker.slo.min_bad_requests,
                 }
             )
         return documents
 
     def _shed(self, tier: Tier, fails: list[str], warns: list[str]) -> dict[str, Any]:
-        states = [m for m in self._service.mechanisms.snapshot() if m["kind"] == "shed"]
+        states = [m for m in self._states().snapshot() if m["kind"] == "shed"]
         if not states:
             (warns if tier is Tier.INTERNAL else fails).append("no load shedder (shed=None)")
             return {"enabled": False}
         return {"enabled": True, **states[0]["state"]}
 
     def _mechanisms(self, warns: list[str]) -> dict[str, Any]:
-        mechanisms = self._service.mechanisms
+        mechanisms = self._states()
         exporting = mechanisms.gates_with_state()
+        configured = self._service.fact("gates.configured") or ()
         silent = [
             name
             for name in GATE_NAMES
-            if name != self.name
-            if not isinstance(self._service.gates.gate(name), NotConfiguredGate)
-            and name not in exporting
+            if name != self.name and name in configured and name not in exporting
         ]
         if silent:
             warns.append(f"configured gates export no mechanism state: {silent}")

@@ -1,24 +1,23 @@
-"""Wires the observe gate into a Service: RED layer, SLO trackers, state collector, the gate."""
+"""The observe mechanism: RED stage, SLO trackers, the gate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hardened.observe._config import SLO, ObserveConfig
-from hardened.observe._red import ObserveLayer, RedMetrics
-from hardened.observe._routes import RouteTemplates
+from hardened.errors import ConfigError
+from hardened.gates import Installer
+from hardened.observe._config import OBSERVE_DEFAULTS, SLO, ObserveConfig
+from hardened.observe._red import RedMetrics
 from hardened.observe._slo import SLOCollector
+from hardened.observe._stage import ObserveStage
+from hardened.routes import RouteTemplates
 
-if TYPE_CHECKING:
-    from hardened.service import Service
-
-__all__ = ["Observability", "install_observe"]
+__all__ = ["Observability", "Observe"]
 
 
 @dataclass(slots=True)
 class Observability:
-    """What the observe gate installed on a service (None parts are off)."""
+    """What the observe mechanism installed on a service (None parts are off)."""
 
     config: ObserveConfig | None
     slos: tuple[SLO, ...]
@@ -26,27 +25,36 @@ class Observability:
     routes: RouteTemplates | None
 
 
-def install_observe(
-    service: Service, config: ObserveConfig | None, slos: tuple[SLO, ...]
-) -> Observability:
-    """Install RED metrics (unless `config` is None), the SLO trackers and the observe gate."""
-    from hardened.observe._gate import ObserveGate
+class Observe:
+    """RED metrics (unless `config` is None), SLO trackers and the observe gate.
 
-    names = [slo.name for slo in slos]
-    if len(set(names)) != len(names):
-        from hardened.errors import ConfigError
+    Publishes ``observe.observability`` (what `hardened rules` renders rules from).
+    """
 
-        raise ConfigError(f"SLO names must be unique, got {names}")
-    metrics = routes = None
-    if config is not None:
-        metrics = RedMetrics(service.metrics_registry, config, slos)
-        routes = RouteTemplates(service.app)
-        service.add_layer(ObserveLayer(metrics, routes, service.clock))
-        if metrics.trackers:
-            service.metrics_registry.register(
-                SLOCollector(metrics.trackers, service.clock.monotonic)
-            )
-    observability = Observability(config=config, slos=slos, metrics=metrics, routes=routes)
-    if config is not None:  # off: the board's placeholder fails the gate as "not configured"
-        service.gates.register(ObserveGate(service, observability))
-    return observability
+    def __init__(
+        self, config: ObserveConfig | None = OBSERVE_DEFAULTS, slos: tuple[SLO, ...] = ()
+    ) -> None:
+        names = [slo.name for slo in slos]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"SLO names must be unique, got {names}")
+        self.config = config
+        self.slos = slos
+        self.observability = Observability(config=config, slos=slos, metrics=None, routes=None)
+
+    def install(self, service: Installer) -> None:
+        """Fill the observe slot, register the SLO collector and the gate."""
+        from hardened.observe._gate import ObserveGate
+
+        config, observability = self.config, self.observability
+        if config is not None:
+            metrics = RedMetrics(service.metrics_registry, config, self.slos)
+            routes = RouteTemplates(service.app)
+            observability.metrics, observability.routes = metrics, routes
+            service.add_layer(ObserveStage(metrics, routes, service.clock))
+            if metrics.trackers:
+                service.metrics_registry.register(
+                    SLOCollector(metrics.trackers, service.clock.monotonic)
+                )
+            # Off: the board's placeholder fails the gate as "not configured".
+            service.register_gate(ObserveGate(service, observability))
+        service.publish_fact("observe.observability", lambda: observability)

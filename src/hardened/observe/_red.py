@@ -1,6 +1,6 @@
-"""RED metrics and the layer of the `observe` slot (outermost in the stack).
+"""RED metrics: the families, their series budget, the SLO trackers they feed.
 
-Per request (the observe stage of `hardened._edge.FusedEdge`): two cached label children
+Per request (through the observe stage, `_stage.py`): two cached label children
 (counter and histogram), the active count, one clock read at each end, and one ring update per
 SLO — a few microseconds. The duration is measured to the last body byte; shed 503s and every
 error below are counted.
@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hardened.clock import Clock
 from hardened.observe._cells import (
     CountedTiming,
     CounterCell,
@@ -25,13 +24,12 @@ from hardened.observe._cells import (
 )
 from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
-from hardened.observe._routes import OVERFLOW, RouteTemplates
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
-from hardened.observe._status import CALLER, STATUS_CLIENT_CLOSED
-from hardened.stack import EdgeStage
+from hardened.observe._status import STATUS_CLIENT_CLOSED
+from hardened.routes import CALLER, OVERFLOW
 
-__all__ = ["STATUS_CLIENT_CLOSED", "ObserveLayer", "RedMetrics", "trace_id_of"]
+__all__ = ["STATUS_CLIENT_CLOSED", "RedMetrics", "trace_id_of"]
 
 _STATUS_CLASS = [f"{code // 100}xx" if 100 <= code <= 599 else "_OTHER" for code in range(600)]
 _STATUS = [str(code) if 100 <= code <= 599 else "_OTHER" for code in range(600)]
@@ -220,14 +218,3 @@ class RedMetrics:
             self.request_children.name: len(self.request_children),
             self.duration_children.name: len(self.duration_children),
         }
-
-
-class ObserveLayer(EdgeStage):
-    """The `observe` slot: RED timing of everything below it."""
-
-    slot = "observe"
-
-    def __init__(self, metrics: RedMetrics, routes: RouteTemplates, clock: Clock) -> None:
-        self.metrics = metrics
-        self.routes = routes
-        self.clock = clock

@@ -27,7 +27,7 @@ from starlette.types import Message, Receive
 
 from hardened.errors import BodyTimeout, DeadlineExceeded, HardenedError
 from hardened.faults import CLIENT_FAULT, ClientFault, note_fault
-from hardened.observe._routes import CALLER
+from hardened.routes import CALLER
 
 __all__ = [
     "CALLER",

@@ -1,8 +1,9 @@
 """shed: the adaptive load shedder at the edge — queue delay, Gradient2, priorities."""
 
 from hardened.shed._config import SHED_DEFAULTS, Priority, ShedConfig
-from hardened.shed._middleware import Shedder, install_shed
+from hardened.shed._install import Shed
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
+from hardened.shed._stage import Shedder
 
 __all__ = [
     "SHED_DEFAULTS",
@@ -10,7 +11,7 @@ __all__ = [
     "Gradient2",
     "Priority",
     "QueueDelayMonitor",
+    "Shed",
     "ShedConfig",
     "Shedder",
-    "install_shed",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 
 __all__ = ["SHED_DEFAULTS", "Priority", "ShedConfig"]
@@ -20,7 +21,7 @@ class Priority(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShedConfig:
-    """The adaptive shedder at the edge (defaults from GATES.md §8)."""
+    """The adaptive shedder at the edge (queue delay first; CoDel and Netflix defaults)."""
 
     # Queue delay (event-loop lag = ready-queue wait), CoDel style: overloaded once the delay
     # stays above `target` for `interval`; back to normal after `interval` below it.
@@ -37,7 +38,7 @@ class ShedConfig:
     overloaded_queue_delay: float = 0.005
     # Critical requests are shed only once the queue delay passes this (severe overload).
     critical_queue_delay: float = 0.250
-    # Gradient2 adaptive in-flight limit (Netflix concurrency-limits defaults, GATES.md).
+    # Gradient2 adaptive in-flight limit (Netflix concurrency-limits defaults).
     initial_limit: int = 20
     # The limit is enforced once this many requests have finished: before that it rests on no
     # measured latency (a start-up burst of slow, I/O-bound requests would meet a cap of 20),
@@ -66,6 +67,7 @@ class ShedConfig:
     exempt_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 0 < self.heartbeat <= self.queue_delay_target:
             raise ConfigError("heartbeat must be positive and at most queue_delay_target")
         delays = (self.overloaded_queue_delay, self.queue_delay_target, self.critical_queue_delay)

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 
 __all__ = ["DEFAULT_DEREGISTRATION_DELAY", "ShutdownConfig"]
@@ -17,7 +18,7 @@ DEFAULT_DEREGISTRATION_DELAY = 5.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShutdownConfig:
-    """How the service shuts down on SIGTERM (GATES.md §7). Durations are seconds.
+    """How the service shuts down on SIGTERM (see docs/shutdown.md). Durations are seconds.
 
     `deregistration_delay=None` chooses: 0 when a preStop sleep is declared or no orchestrator
     is detected, else `DEFAULT_DEREGISTRATION_DELAY`. `manifest` points at the Kubernetes
@@ -39,6 +40,7 @@ class ShutdownConfig:
     report_path: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         values = {
             "grace_period": self.grace_period,
             "prestop_sleep": self.prestop_sleep,

@@ -128,17 +128,18 @@ class ShutdownGate:
                 "`sleep` so the budget can count it"
             )
         service = self._manager.service
-        if service is not None:
-            endpoints = service.endpoints
-            if manifest.readiness_path != endpoints.readyz_path:
+        probes = service.fact("endpoints.probes") if service is not None else None
+        if probes is not None:
+            readyz, livez = probes
+            if manifest.readiness_path != readyz:
                 problems.append(
                     f"fail: the readiness probe is {manifest.readiness_path!r}, not "
-                    f"{endpoints.readyz_path!r}: it will not see the drain begin"
+                    f"{readyz!r}: it will not see the drain begin"
                 )
-            if manifest.liveness_path not in (None, endpoints.livez_path):
+            if manifest.liveness_path not in (None, livez):
                 problems.append(
                     f"fail: the liveness probe is {manifest.liveness_path!r}, not "
-                    f"{endpoints.livez_path!r}: a draining pod could be restarted"
+                    f"{livez!r}: a draining pod could be restarted"
                 )
         return problems
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,9 +21,13 @@ from hardened.shutdown._config import ShutdownConfig
 from hardened.shutdown._report import ShutdownReport, read_report, report_path
 
 if TYPE_CHECKING:
-    from hardened.service import Service
+    from hardened.gates import Installer
 
-__all__ = ["ShutdownManager"]
+__all__ = ["DRAIN_TIMEOUT", "SECOND_SIGNAL", "ShutdownManager"]
+
+# Why the sequence cut a request (`ShutdownManager.cut`); the drain stage answers each apart.
+DRAIN_TIMEOUT = "drain timeout"
+SECOND_SIGNAL = "second signal"
 
 T = TypeVar("T")
 
@@ -35,7 +40,10 @@ class ShutdownManager:
     def __init__(self, config: ShutdownConfig | None = None) -> None:
         self.config = config or ShutdownConfig()
         self.clock: Clock = SYSTEM_CLOCK
-        self.service: Service | None = None
+        self.service: Installer | None = None
+        # Requests the sequence cut (cancelled), with why: the shutdown stage answers them 503.
+        self.cut_requests: weakref.WeakKeyDictionary[asyncio.Task[Any], str]
+        self.cut_requests = weakref.WeakKeyDictionary()
         self.background_tasks = BackgroundTasks()
         self._draining = asyncio.Event()
         self._budget: ShutdownBudget | None = None
@@ -43,18 +51,6 @@ class ShutdownManager:
         self._previous: dict[str, Any] | None = None
         self._previous_read = False
         self.attached = False  # True once `hardened run` drives this manager's sequence
-
-    def install(self, service: Service) -> None:
-        """Register the manager (as a component value), the teardown step timeout and the gate."""
-        from hardened.shutdown._gate import ShutdownGate
-        from hardened.shutdown._metrics import shutdown_state
-
-        self.service = service
-        self.clock = service.clock
-        service.components.register_value(ShutdownManager, self)
-        service.components.stop_timeout = self.config.teardown_step_timeout
-        service.gates.register(ShutdownGate(self))
-        service.mechanisms.track("shutdown", "process", lambda: shutdown_state(self))
 
     # -- the budget --------------------------------------------------------------------------
 
@@ -147,6 +143,11 @@ class ShutdownManager:
         self.report = report
         if self.service is not None:
             self.service.begin_shutdown()
+
+    def cut(self, task: asyncio.Task[Any], reason: str) -> None:
+        """Cancel an unfinished request's task, marked so its answer says why (503)."""
+        self.cut_requests[task] = reason
+        task.cancel()
 
     def announce_stopping(self) -> None:
         """Tell workers to stop pulling (runs on the loop)."""

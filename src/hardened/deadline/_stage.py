@@ -1,0 +1,160 @@
+"""The deadline stage: set the request's budget once, refuse late arrivals, answer 504 when spent.
+
+Budget = the route's own timeout or the service default, lowered by an inbound
+`X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
+response starts (then it is released: the status is out); expiry cancels the handler's task
+and the stage answers 504. Requests on the service budget share one loop timer (`_expiry`); a
+route's or caller's budget gets a loop timer of its own (cheaper than `asyncio.timeout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any, Literal
+
+from starlette.types import ASGIApp
+
+from hardened.clock import Clock, SystemClock
+from hardened.deadline._budget import _CURRENT, Budget, new_budget
+from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
+from hardened.deadline._expiry import EXPIRED, LIVE, Expiry, ExpiryQueue, expire
+from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
+from hardened.errors import DeadlineExceeded
+from hardened.routes import RouteOverrides
+from hardened.stages import Exchange, Stage
+
+__all__ = ["DeadlineStage", "DeadlineStats", "task_lookup"]
+
+
+class DeadlineStats:
+    """Counters the gate and the metrics read (plain integers: nothing allocated per request)."""
+
+    __slots__ = ("by_source", "expired", "malformed_header", "refused_late")
+
+    def __init__(self) -> None:
+        self.by_source = {"service": 0, "route": 0, "header": 0}
+        self.expired = 0
+        self.refused_late = 0
+        self.malformed_header = 0
+
+
+def task_lookup(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Task[Any] | None]:
+    """`asyncio.current_task(loop)` without its Python frame, where the interpreter keeps the
+    table that function reads (CPython 3.11 to 3.13); checked once, else the public function."""
+    table = getattr(asyncio.tasks, "_current_tasks", None)
+    current = asyncio.current_task(loop)
+    if isinstance(table, dict) and current is not None and table.get(loop) is current:
+        lookup: Callable[..., asyncio.Task[Any] | None] = table.get
+        return lookup
+    return asyncio.current_task
+
+
+class _Budgeted(Expiry):
+    """One request's deadline state: its expiry entry, budget token, source and timer."""
+
+    __slots__ = ("handle", "source", "timeout", "token")
+
+    handle: asyncio.TimerHandle | None
+    source: str
+    timeout: float
+    token: Token[Budget | None]
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        task: asyncio.Task[Any] | None,
+        expires: float,
+        source: str,
+        timeout: float,
+    ) -> None:
+        self.exchange = exchange
+        self.task = task  # type: ignore[assignment]
+        self.expires = expires
+        self.state = LIVE
+        self.source = source
+        self.timeout = timeout
+        self.handle = None
+
+
+class DeadlineStage(Stage):
+    """Fills the `deadline` slot of the fixed order."""
+
+    slot = "deadline"
+
+    def __init__(
+        self, config: DeadlineConfig, clock: Clock, stats: DeadlineStats, app: ASGIApp
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.stats = stats
+        self.headers = CALLER_BUDGET_HEADERS if config.accept_inbound else ()
+        self._routes_of = app  # where `@route_timeout` marks are looked up
+        self._default = config.default_timeout
+        self._expiry = ExpiryQueue(config.default_timeout)
+        self._real_time = isinstance(clock, SystemClock)
+        # `@route_timeout` marks, found at the first request (the routes are final then);
+        # False when no route has one.
+        self._timeouts: RouteOverrides | Literal[False] | None = None
+        self._task_of: Callable[..., asyncio.Task[Any] | None] | None = None
+
+    def enter(self, exchange: Exchange) -> _Budgeted:
+        timeout, source = self._default, "service"
+        overrides = self._timeouts
+        if overrides is None:
+            overrides = self._route_timeouts()
+        if overrides is not False:
+            route_value = overrides.lookup(exchange.scope)
+            if route_value is not None:
+                timeout, source = route_value, "route"
+        if exchange.headers and self.headers:
+            caller, malformed = caller_budget(exchange.headers)
+            self.stats.malformed_header += malformed
+            if caller is not None:
+                if caller <= 0:
+                    self.stats.refused_late += 1
+                    raise DeadlineExceeded("the request arrived with its budget already spent")
+                if caller < timeout:
+                    timeout, source = caller, "header"
+        self.stats.by_source[source] += 1
+        loop = exchange.loop
+        task = (self._task_of or self._find_tasks(loop))(loop)
+        now = exchange.started
+        expires = (now if self._real_time else time.monotonic()) + timeout
+        state = _Budgeted(exchange, task, expires, source, timeout)
+        if task is not None:  # ASGI servers run each request in a task
+            if source == "service":
+                self._expiry.add(loop, state)
+            else:
+                state.handle = loop.call_later(timeout, expire, state)
+        state.token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self.clock)))
+        return state
+
+    def exit(self, exchange: Exchange, state: _Budgeted) -> None:
+        _CURRENT.reset(state.token)
+        if state.task is not None:
+            if state.handle is None:
+                self._expiry.finish(state)
+            else:
+                state.handle.cancel()
+                state.handle = None  # the timer refers back to the state: break the cycle
+
+    def fault(
+        self, exchange: Exchange, state: _Budgeted, error: BaseException
+    ) -> DeadlineExceeded | None:
+        if state.state != EXPIRED or not isinstance(error, asyncio.CancelledError):
+            return None
+        state.task.uncancel()
+        self.stats.expired += 1
+        return DeadlineExceeded(f"the {state.source} budget of {state.timeout:g}s was spent")
+
+    def _route_timeouts(self) -> RouteOverrides | Literal[False]:
+        found = RouteOverrides(self._routes_of, ROUTE_TIMEOUT_ATTRIBUTE)
+        self._timeouts = found if found else False
+        return self._timeouts
+
+    def _find_tasks(self, loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+        self._task_of = task_lookup(loop)
+        return self._task_of

@@ -1,0 +1,54 @@
+"""The observe stage, outermost: RED timing of everything below it, refusals included.
+
+One clock read at each end (the driver's), the active count, and one remembered call that counts
+and times the request for its (method, route template, status) — a few microseconds.
+"""
+
+from __future__ import annotations
+
+from hardened.clock import Clock
+from hardened.observe._red import STATUS_CLIENT_CLOSED, RedMetrics, trace_id_of
+from hardened.routes import STANDARD_METHODS, RouteTemplates
+from hardened.stages import Exchange, Stage
+
+__all__ = ["ObserveStage"]
+
+_TRACEPARENT = b"traceparent"
+
+
+class ObserveStage(Stage):
+    """Fills the `observe` slot of the fixed order."""
+
+    slot = "observe"
+
+    def __init__(self, metrics: RedMetrics, routes: RouteTemplates, clock: Clock) -> None:
+        self.metrics = metrics
+        self.routes = routes
+        self.clock = clock
+        self.headers = (_TRACEPARENT,) if metrics.config.exemplars else ()
+        self._gauge = metrics.active_gauge
+
+    def enter(self, exchange: Exchange) -> None:
+        self.metrics.active += 1
+        if self._gauge is not None:
+            self._gauge.inc()
+
+    def exit(self, exchange: Exchange, state: None) -> None:
+        red = self.metrics
+        red.active -= 1
+        if self._gauge is not None:
+            self._gauge.dec()
+        scope = exchange.scope
+        method = scope["method"]
+        if method not in STANDARD_METHODS:
+            method = "_OTHER"
+        route = self.routes.template(scope)
+        status = exchange.status or (STATUS_CLIENT_CLOSED if exchange.cancelled else 500)
+        duration = exchange.ended - exchange.started
+        trace = exchange.headers.get(_TRACEPARENT) if exchange.headers else None
+        counted_timing = red.known.get((method, route, status))
+        if counted_timing is not None and trace is None and not red.trackers:
+            counted_timing(duration)  # the common case, without a call to observe
+        else:
+            trace_id = trace_id_of(trace) if trace is not None else None
+            red.observe(method, route, status, duration, exchange.ended, trace_id=trace_id)

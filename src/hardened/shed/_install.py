@@ -1,0 +1,31 @@
+"""The shed mechanism: the shedder in the `shed` slot, its rejection counter and its state."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from hardened.gates import Installer
+from hardened.shed._config import SHED_DEFAULTS, ShedConfig
+from hardened.shed._stage import Shedder
+
+__all__ = ["Shed"]
+
+
+class Shed:
+    """Adaptive load shedding at the edge. Its evidence is part of the observe gate."""
+
+    def __init__(self, config: ShedConfig = SHED_DEFAULTS) -> None:
+        self.config = config
+        self.shedder: Shedder | None = None
+
+    def install(self, service: Installer) -> None:
+        """Put the shedder in the `shed` slot and publish its state (kind "shed")."""
+        rejected = Counter(
+            "http_server_shed_rejected",
+            "Requests refused by the load shedder, by reason and priority.",
+            ["reason", "priority"],
+            registry=service.metrics_registry,
+        )
+        self.shedder = Shedder(self.config, rejected)
+        service.add_layer(self.shedder)
+        service.track_state("shed", "edge", self.shedder.state, gate="observe")
