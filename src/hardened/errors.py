@@ -132,6 +132,7 @@ class BodyTimeout(HardenedError, TimeoutError):
     """The budget ran out while the application waited on the client's body: the client's fault."""
 
     status = 408
+    close = True  # the rest of the body is never read
     problem_type = "https://hardened.dev/problems/body-timeout"
     title = "Request Timeout"
 

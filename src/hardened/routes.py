@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from starlette.routing import BaseRoute, Host, Match, Mount, compile_path
 from starlette.types import ASGIApp, Scope
 
-from hardened.faults import CLIENT_FAULT, ClientFault
+from hardened.faults import CALLER, CLIENT_FAULT, ClientFault
 
 __all__ = [
     "CALLER",
@@ -126,7 +126,6 @@ class RouteOverrides:
 UNMATCHED = "__unmatched__"
 OVERFLOW = "__overflow__"
 SHED = "__shed__"  # refused by the shedder before routing
-CALLER = "__caller__"  # refused or cut because the caller's own budget was spent
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from prometheus_client.utils import floatToGoString
 
 from hardened.errors import ConfigError
+from hardened.faults import CALLER
 from hardened.observe import SLO, RedMetrics
 from hardened.observe._slo import window_name
-from hardened.routes import CALLER
 
 if TYPE_CHECKING:
     from hardened.service import Service
@@ -50,7 +50,7 @@ def alert_factors(slo: SLO) -> list[tuple[str, int, int, float]]:
 
 
 _5XX = 'status=~"5.."'
-# A request its caller's own budget decided (observe._status) is no SLO event and no error.
+# A request its caller's own budget decided (hardened.faults) is no SLO event and no error.
 _NOT_CALLER = f'route!="{CALLER}"'
 
 

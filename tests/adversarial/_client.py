@@ -7,19 +7,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from hardened.testing import RunningServer, run_server
 
-__all__ = ["APP", "PARSERS", "needs_edge_status_policy", "read_until_closed", "serve"]
+__all__ = ["APP", "PARSERS", "read_until_closed", "serve"]
 
 APP = "tests.apps.hostile:app"
 PARSERS = ["h11", "httptools"]
-# The edge driver gives these answers by calling `hardened.observe._status` (see that module
-# for the call sites). Strict: once it does, these pass and the mark must go.
-needs_edge_status_policy = pytest.mark.xfail(
-    strict=True, reason="the edge driver does not call hardened.observe._status yet"
-)
 
 
 def serve(parser: str, repo_root: Path, *args: str) -> Iterator[RunningServer]:

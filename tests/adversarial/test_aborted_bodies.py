@@ -9,7 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from hardened.testing import RunningServer
-from tests.adversarial._client import needs_edge_status_policy, read_until_closed
+from tests.adversarial._client import read_until_closed
 
 ABORTS = 20
 
@@ -36,7 +36,6 @@ def _wait_counted(server: RunningServer, count: int, timeout: float) -> dict[str
     return statuses
 
 
-@needs_edge_status_policy
 def test_aborted_uploads_are_499_without_a_traceback(server: RunningServer) -> None:
     """20 clients close halfway through their body: no 500 series, no traceback logged."""
     for _ in range(ABORTS):
@@ -53,7 +52,6 @@ def test_aborted_uploads_are_499_without_a_traceback(server: RunningServer) -> N
     assert "Exception in ASGI application" not in output
 
 
-@needs_edge_status_policy
 def test_a_malformed_chunked_body_is_a_400_in_the_metrics_too(server: RunningServer) -> None:
     """A bad chunk size mid-body: the client reads 400 and the metrics count a 400, not a 500."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:

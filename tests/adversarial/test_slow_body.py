@@ -8,7 +8,7 @@ import time
 
 from hardened.deadline import DeadlineConfig
 from hardened.testing import RunningServer
-from tests.adversarial._client import needs_edge_status_policy, read_until_closed
+from tests.adversarial._client import read_until_closed
 
 BUDGET = DeadlineConfig().default_timeout  # the service default the hostile app runs with
 
@@ -44,7 +44,6 @@ def _expect_without_body(port: int, results: dict[str, tuple[bytes, float]]) -> 
         results["expect"] = (received, time.monotonic() - began)
 
 
-@needs_edge_status_policy
 def test_a_one_byte_a_second_body_gets_408_at_the_budget(server: RunningServer) -> None:
     """1 byte/s and an `Expect: 100-continue` never followed: both 408 once the budget is out."""
     results: dict[str, tuple[bytes, float]] = {}

@@ -77,7 +77,11 @@ class DeadlineGate:
             ),
             "outbound_header": REQUEST_TIMEOUT_HEADER,
             "rule": "route timeout or service default, lowered by the inbound header",
-            "edge_answer": {"spent": 504, "arrived_late": 504},
+            "edge_answer": {
+                "spent": 504,
+                "spent_waiting_on_the_clients_body": 408,
+                "arrived_late": "504, route __caller__, in no SLO",
+            },
             "requests_by_source": dict(stats.by_source),
             "expired": stats.expired,
             "refused_late": stats.refused_late,

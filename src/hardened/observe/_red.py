@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hardened.faults import CALLER, STATUS_CLIENT_CLOSED
 from hardened.observe._cells import (
     CountedTiming,
     CounterCell,
@@ -26,8 +27,7 @@ from hardened.observe._config import SLO, ObserveConfig
 from hardened.observe._multiprocess import multiprocess_dir
 from hardened.observe._series import BoundedChildren
 from hardened.observe._slo import SLOTracker
-from hardened.observe._status import STATUS_CLIENT_CLOSED
-from hardened.routes import CALLER, OVERFLOW
+from hardened.routes import OVERFLOW
 
 __all__ = ["STATUS_CLIENT_CLOSED", "RedMetrics", "trace_id_of"]
 
@@ -172,7 +172,7 @@ class RedMetrics:
             count()
             time_it(duration, {"trace_id": trace_id})
         if route == CALLER:
-            return  # the caller spent its own budget: no SLO counts it (observe._status)
+            return  # the caller spent its own budget: no SLO counts it (hardened.faults)
         for tracker in self.trackers:
             routes = tracker.slo.routes
             if not routes or route in routes:

@@ -10,10 +10,18 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
 from hardened.errors import BodyTimeout, DeadlineExceeded
-from hardened.faults import CLIENT_FAULT, ClientFault, note_fault
+from hardened.faults import (
+    CALLER,
+    CLIENT_FAULT,
+    BodyWait,
+    ClientFault,
+    absorbs,
+    expiry_error,
+    note_fault,
+    recorded,
+)
 from hardened.observe import SLO, ObserveConfig, RedMetrics
 from hardened.observe._red import trace_id_of
-from hardened.observe._status import CALLER, BodyWait, absorbs, expiry_error, recorded
 from hardened.routes import RouteTemplates
 
 
@@ -68,10 +76,10 @@ def test_expiry_while_waiting_on_the_body_is_the_clients_408() -> None:
         reading = asyncio.ensure_future(body())
         await asyncio.sleep(0)
         scope = _scope()
-        error, close = expiry_error(scope, "service", 10.0, body)
+        error = expiry_error(scope, "service", 10.0, body)
         assert isinstance(error, BodyTimeout)
         assert error.status == 408
-        assert close
+        assert error.close  # the rest of the body is never read
         assert scope[CLIENT_FAULT] == ClientFault.SLOW_BODY
         reading.cancel()
         await asyncio.sleep(0)
@@ -86,9 +94,9 @@ def test_expiry_while_waiting_on_the_body_is_the_clients_408() -> None:
 
     asyncio.run(main())
     service_scope, header_scope = _scope(), _scope()
-    assert isinstance(expiry_error(service_scope, "service", 10.0, None)[0], DeadlineExceeded)
+    assert isinstance(expiry_error(service_scope, "service", 10.0, None), DeadlineExceeded)
     assert CLIENT_FAULT not in service_scope
-    assert expiry_error(header_scope, "header", 0.5, None)[0].status == 504
+    assert expiry_error(header_scope, "header", 0.5, None).status == 504
     assert header_scope[CLIENT_FAULT] == ClientFault.BUDGET
 
 
