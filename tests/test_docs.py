@@ -147,7 +147,6 @@ def test_every_name_the_docs_import_from_hardened_exists() -> None:
                 assert hasattr(module, name), f"{page.name}: {module_name} has no {name}"
                 seen += 1
     assert seen >= 5
-    assert not hasattr(hardened, "MiB")  # the README once used it unimported
 
 
 def test_every_environment_variable_in_the_readme_is_read() -> None:

@@ -42,6 +42,7 @@ from hardened.gates import (
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
+from hardened.pool import Pools
 from hardened.problems import malformed_json_handler, problem_response
 from hardened.shed import SHED_DEFAULTS, Shed, ShedConfig, Shedder
 from hardened.shutdown import Shutdown, ShutdownConfig
@@ -93,6 +94,7 @@ class Service:
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
         breaker: bool = True,
+        pools: bool = True,
     ) -> None:
         check_arguments("Service", Service.__init__, locals())  # a wrong type fails here
         if not name.strip():
@@ -139,6 +141,7 @@ class Service:
             Lifecycle(lifecycle) if lifecycle is not None else None,
             Deadline(deadline) if deadline is not None else None,
             Breakers() if breaker else None,  # passes while nothing calls outside
+            Pools() if pools else None,  # answers for every service; PostgresPools join it
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:

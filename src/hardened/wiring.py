@@ -23,6 +23,7 @@ __all__ = [
     "WiringScan",
     "consumes_deadline",
     "makes_calls",
+    "module_globals",
     "outside_clients",
 ]
 
@@ -109,7 +110,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
 
 
 def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
-    anchors = (service, service.app)
+    anchors = {id(service), id(service.app)}
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
@@ -118,10 +119,18 @@ def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleTyp
         if name in names:
             found[name] = module
             continue
-        namespace = getattr(module, "__dict__", {})
-        if any(value is anchor for value in namespace.values() for anchor in anchors):
+        namespace = getattr(module, "__dict__", None)
+        # identity by id(), compared in C: this pass runs over every module at each check
+        if isinstance(namespace, dict) and not anchors.isdisjoint(map(id, namespace.values())):
             found[name] = module
     return [found[name] for name in sorted(found)]
+
+
+def module_globals(service: Installer, extra_modules: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """`(module.attribute, value)` for every global of the scanned modules."""
+    for module in _modules_to_scan(service, extra_modules):
+        for attribute, value in list(vars(module).items()):
+            yield f"{module.__name__}.{attribute}", value
 
 
 def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
@@ -133,11 +142,10 @@ def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[di
         except LookupError:
             continue
     flagged: list[dict[str, str]] = []
-    for module in _modules_to_scan(service, extra_modules):
-        for attribute, value in list(vars(module).items()):
-            client = _outbound_kind(value)
-            if client is not None and id(value) not in registered:
-                flagged.append({"where": f"{module.__name__}.{attribute}", "type": client})
+    for where, value in module_globals(service, extra_modules):
+        client = _outbound_kind(value)
+        if client is not None and id(value) not in registered:
+            flagged.append({"where": where, "type": client})
     return flagged
 
 
