@@ -46,9 +46,11 @@ async def test_live_requests_expire_and_finished_or_started_ones_do_not() -> Non
     entries = [_exchange(task, queue.timeout) for task in tasks]
     for entry in entries:
         queue.add(loop, entry)
+    began = time.monotonic()
     queue.finish(entries[1])  # ended in time
     entries[2].status = 200  # answer already started: the status is out
     await asyncio.wait([tasks[0], tasks[3]], timeout=2)
+    assert time.monotonic() - began < queue.timeout + 0.25
     assert tasks[0].cancelled()
     assert tasks[3].cancelled()
     assert [entry.state for entry in entries] == [EXPIRED, FINISHED, FINISHED, EXPIRED]
