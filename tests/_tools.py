@@ -1,4 +1,9 @@
-"""System tools in tests: skip with the install command on a dev machine, fail under CI=true."""
+"""System tools in tests: skip with the install command on a dev machine, fail under CI=true.
+
+A skip for a missing tool is also listed in a banner at the end of the run (the
+`pytest_terminal_summary` hook below, loaded by `tests/conftest.py`), so a test that proves a
+documented behaviour never disappears into the skip count unnoticed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import shutil
 
 import pytest
 
-__all__ = ["in_ci", "require_tool"]
+__all__ = ["MISSING_TOOL", "in_ci", "pytest_terminal_summary", "require_tool"]
+
+MISSING_TOOL = "is not installed; install it with: "
 
 
 def in_ci() -> bool:
@@ -21,8 +28,21 @@ def require_tool(name: str, *, apt: str) -> str:
     if path is not None:
         return path
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-    message = f"{test} did not run: {name} is not installed; install it with: "
-    message += f"sudo apt-get install -y {apt}"
+    message = f"{test} did not run: {name} {MISSING_TOOL}sudo apt-get install -y {apt}"
     if in_ci():
         pytest.fail(f"CI=true and {message} (.ci/run installs it)")
     pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A red banner naming every test a missing system tool kept from running."""
+    missing = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if MISSING_TOOL in reason:
+            missing.append(reason.removeprefix("Skipped: "))
+    if missing:
+        terminalreporter.section("NOT RUN: system tools missing", sep="!", red=True, bold=True)
+        for line in missing:
+            terminalreporter.line(line, red=True)
