@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
@@ -329,3 +330,24 @@ def test_a_broken_check_states_its_unknown_evidence() -> None:
     assert pool.status is Status.FAIL
     assert pool.caveats == ("the gate's check raised; its evidence is unknown",)
     assert pool.evidence == {"check_error": "KeyError: 'evidence source vanished'"}
+
+
+def test_waiver_expiry_is_decided_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Just after midnight UTC on the day after expiry, a host in UTC-8 still sees it expired."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        waiver = Waiver(reason="r", expires=dt.date(2026, 12, 31))
+        service = Service("svc", waivers={"pool": waiver}, clock=_on(EXPIRED_CLOCK))
+        assert service.report()["gates"][3]["status"] == "fail"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_waiver_without_a_reason_says_so() -> None:
+    """The refusal names what is missing."""
+    with pytest.raises(ConfigError, match=r"^a waiver needs a reason$"):
+        Waiver(reason="")

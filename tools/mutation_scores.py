@@ -45,7 +45,12 @@ def _results() -> dict[str, dict[str, int | None]]:
 def _change(name: str) -> str:
     """The mutated line, as `- old` / `+ new`, from `mutmut show`."""
     shown = subprocess.run(
-        [str(_mutmut()), "show", name], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [str(_mutmut()), "show", name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout.splitlines()
     lines = [
         line
@@ -57,7 +62,10 @@ def _change(name: str) -> str:
 
 def render(by_module: dict[str, dict[str, int | None]]) -> tuple[str, bool]:
     """The scores document, and whether every module reached the target."""
-    rows = ["| module | mutants | killed | survived | not run | score |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| module | mutants | killed | survived | not run | score |",
+        "|---|---|---|---|---|---|",
+    ]
     survivors: list[tuple[str, str]] = []
     all_met = True
     for module, codes in sorted(by_module.items()):
