@@ -29,7 +29,9 @@ def held() -> Iterator[RunningServer]:
     """The priorities app with one request held in flight (sheddable refused, standard not)."""
     with run_server("tests.apps.shed_priorities:app", cwd=REPO_ROOT) as server:
         assert httpx.get(f"{server.url}/reports").status_code == 200, "nothing is held yet"
-        holder = threading.Thread(target=httpx.get, args=(f"{server.url}/hold",))
+        holder = threading.Thread(
+            target=httpx.get, args=(f"{server.url}/hold",), kwargs={"timeout": 30}
+        )
         holder.start()
         deadline = time.monotonic() + 10
         while _inflight(server) < 1 and time.monotonic() < deadline:

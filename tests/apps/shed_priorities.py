@@ -20,10 +20,10 @@ released = asyncio.Event()
 
 
 async def hold(request: Request) -> Response:
-    """Stays in flight until /release (at most 10 s)."""
+    """Stays in flight until /release (at most 60 s)."""
     released.clear()
     try:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             await released.wait()
     except TimeoutError:
         return PlainTextResponse("never released", status_code=500)
