@@ -13,7 +13,13 @@ from starlette.routing import Route
 
 from hardened import DeadlineExceeded, Service
 from hardened.clock import SYSTEM_CLOCK
-from hardened.deadline import DeadlineConfig, current_budget, deadline_scope, ensure_time_left
+from hardened.deadline import (
+    Budget,
+    DeadlineConfig,
+    current_budget,
+    deadline_scope,
+    ensure_time_left,
+)
 from hardened.deadline._expiry import EXPIRED, LIVE
 from hardened.deadline._stage import DeadlineStage, DeadlineStats, task_lookup
 from hardened.stages import Exchange
@@ -152,6 +158,14 @@ async def test_task_lookup_takes_the_interpreter_table_and_agrees_with_the_publi
     loop.call_soon(lambda: seen.append(task_lookup(loop)))
     await asyncio.sleep(0)
     assert seen == [asyncio.current_task], "no task running: the public function"
+
+
+def test_a_budget_tells_the_time_left_on_its_own_clock(fake_clock: FakeClock) -> None:
+    """`Budget.remaining()` is the deadline minus its clock's now, negative once spent."""
+    budget = Budget(fake_clock.monotonic() + 2.0, "service", fake_clock)
+    assert budget.remaining() == 2.0
+    fake_clock.advance(3.0)
+    assert budget.remaining() == -1.0
 
 
 async def test_ensure_time_left_at_and_before_the_deadline(fake_clock: FakeClock) -> None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hardened import ConfigError, GateResult, Service, Status, Tier, Waiver
-from hardened.gates import GATE_NAMES, HONESTY_WARNING, GateBoard
+from hardened.gates import GATE_NAMES, GATE_QUESTIONS, HONESTY_WARNING, GateBoard
 from hardened.testing import FakeClock
 from tests.bare import bare_service
 
@@ -165,6 +165,7 @@ def test_waiver_without_expiry_and_on_a_passing_gate() -> None:
     loop = service.report()["gates"][2]
     assert loop["status"] == "pass"
     assert "waiver is no longer needed: the gate passes" in loop["caveats"]
+    assert loop["waiver"] == {"reason": "r", "expires": None}, "the waiver stays visible"
 
 
 def test_waiver_needs_a_reason_and_a_known_gate() -> None:
@@ -270,6 +271,7 @@ def test_expired_waiver_on_a_passing_gate_fails_it() -> None:
     assert loop["status"] == "fail"
     assert "waiver expired on 2026-12-31" in loop["caveats"]
     assert "waiver is no longer needed: the gate passes" not in loop["caveats"]
+    assert loop["waiver"] == {"reason": "r", "expires": "2026-12-31"}
 
 
 def test_open_ended_waiver_waives_a_failing_gate() -> None:
@@ -328,6 +330,7 @@ def test_a_broken_check_states_its_unknown_evidence() -> None:
     board.register(BrokenGate("pool"))
     pool = board.results(Tier.STANDARD)[3]
     assert pool.status is Status.FAIL
+    assert pool.question == GATE_QUESTIONS["pool"]
     assert pool.caveats == ("the gate's check raised; its evidence is unknown",)
     assert pool.evidence == {"check_error": "KeyError: 'evidence source vanished'"}
 

@@ -51,9 +51,13 @@ class ManualLoop:
 
 
 def _monitor(
-    activity: Callable[[], tuple[int, int]] | None = None, idle_after: float = 0.0
+    activity: Callable[[], tuple[int, int]] | None = None, idle_after: float | None = None
 ) -> tuple[QueueDelayMonitor, ManualLoop]:
-    monitor = QueueDelayMonitor(0.01, CoDel(0.02, 0.1), activity=activity, idle_after=idle_after)
+    codel = CoDel(0.02, 0.1)
+    if idle_after is None:  # the constructor's own default
+        monitor = QueueDelayMonitor(0.01, codel, activity=activity)
+    else:
+        monitor = QueueDelayMonitor(0.01, codel, activity=activity, idle_after=idle_after)
     loop = ManualLoop()
     monitor.ensure_running(cast(asyncio.AbstractEventLoop, loop))
     return monitor, loop
@@ -111,6 +115,11 @@ def test_recent_max_covers_this_and_the_previous_five_second_window() -> None:
     _jump(monitor, loop, 1030.0)  # a gap of several windows: nothing old is kept
     loop.tick_late(0.0)
     assert monitor.recent_max() == 0.0
+    _jump(monitor, loop, 1044.0)  # window 208
+    loop.tick_late(0.04)
+    _jump(monitor, loop, 1050.5)  # window 210: two windows on, though only 6.5 s later
+    loop.tick_late(0.0)
+    assert monitor.recent_max() == 0.0, "windows are 5 s long"
 
 
 def test_stop_cancels_the_timer_and_a_late_tick_does_nothing() -> None:
@@ -127,12 +136,18 @@ def test_stop_cancels_the_timer_and_a_late_tick_does_nothing() -> None:
 
 
 def test_without_an_idle_pause_the_heartbeat_never_stops() -> None:
-    """`idle_after` 0 (the default): an idle service keeps its heartbeat."""
-    monitor, loop = _monitor(activity=lambda: (1, 0))
-    for _ in range(500):
-        loop.tick_late(0.0)
-    assert monitor.pauses == 0
-    assert loop.pending() == 1
+    """`idle_after` 0 (the default), or no activity reader: an idle service keeps its heartbeat."""
+    quiet: list[tuple[Callable[[], tuple[int, int]] | None, float | None]] = [
+        (lambda: (1, 0), None),
+        (None, 0.03),
+    ]
+    for activity, idle_after in quiet:
+        monitor, loop = _monitor(activity=activity, idle_after=idle_after)
+        assert monitor.recent_max() == 0.0, "nothing measured yet"
+        for _ in range(500):
+            loop.tick_late(0.0)
+        assert monitor.pauses == 0
+        assert loop.pending() == 1
 
 
 @pytest.mark.parametrize("seen", [0, 1, 7])
@@ -198,6 +213,11 @@ def test_codel_boundaries_and_episodes() -> None:
     codel.update(2.0, 0.03)
     codel.update(2.1, 0.03)
     assert codel.episodes == 2
+    exact = CoDel(target=0.02, interval=0.25)  # times a binary float holds exactly
+    exact.update(2.0, 0.03)
+    assert exact.update(2.25, 0.03) is True, "overloaded after exactly the interval above"
+    exact.update(3.0, 0.01)
+    assert exact.update(3.25, 0.01) is False, "cleared after exactly the interval below"
 
 
 def _gradient(**overrides: Any) -> Gradient2:
