@@ -12,9 +12,11 @@ import shutil
 
 import pytest
 
-__all__ = ["MISSING_TOOL", "in_ci", "pytest_terminal_summary", "require_tool"]
+__all__ = ["MISSING_TOOL", "NOT_RUN", "in_ci", "pytest_terminal_summary", "require_tool"]
 
 MISSING_TOOL = "is not installed; install it with: "
+# Every skip for a missing tool or privilege says this (tests/test_lifecycle_pid1.py too).
+NOT_RUN = "did not run: "
 
 
 def in_ci() -> bool:
@@ -28,21 +30,23 @@ def require_tool(name: str, *, apt: str) -> str:
     if path is not None:
         return path
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-    message = f"{test} did not run: {name} {MISSING_TOOL}sudo apt-get install -y {apt}"
+    message = f"{test} {NOT_RUN}{name} {MISSING_TOOL}sudo apt-get install -y {apt}"
     if in_ci():
         pytest.fail(f"CI=true and {message} (.ci/run installs it)")
     pytest.skip(message)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """A red banner naming every test a missing system tool kept from running."""
+    """A red banner naming every test a missing system tool (or privilege) kept from running."""
     missing = []
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        if MISSING_TOOL in reason:
+        if NOT_RUN in reason:
             missing.append(reason.removeprefix("Skipped: "))
     if missing:
-        terminalreporter.section("NOT RUN: system tools missing", sep="!", red=True, bold=True)
+        terminalreporter.section(
+            "NOT RUN: system tools or privileges missing", sep="!", red=True, bold=True
+        )
         for line in missing:
             terminalreporter.line(line, red=True)
