@@ -76,11 +76,13 @@ def _refused_then_closed(server: RunningServer, request: bytes) -> tuple[int, di
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(request)
         status, headers, _ = read_response(sock)
-        sock.settimeout(5)
+        sock.settimeout(2)
         try:
             closed = sock.recv(1) == b""
         except ConnectionResetError:
             closed = True
+        except TimeoutError:
+            closed = False  # still open, waiting for the rest of the body
     return status, headers, closed
 
 
@@ -93,7 +95,7 @@ def test_a_shed_request_with_an_unread_chunked_body_closes_its_connection(
     )
     status, headers, closed = _refused_then_closed(held, request)
     assert status == 503
-    assert headers["connection"] == "close"
+    assert headers.get("connection") == "close"
     assert closed
 
 
@@ -103,7 +105,7 @@ def test_a_shed_request_with_a_content_length_body_closes_its_connection(
     """A refused POST with a Content-Length body: 503 with Connection: close."""
     request = b"POST /reports HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234"
     status, headers, closed = _refused_then_closed(held, request)
-    assert (status, headers["connection"], closed) == (503, "close", True)
+    assert (status, headers.get("connection"), closed) == (503, "close", True)
 
 
 def test_a_shed_request_without_a_body_keeps_its_connection(held: RunningServer) -> None:
