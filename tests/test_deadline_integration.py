@@ -23,7 +23,7 @@ def test_spent_budget_is_504_at_the_edge_and_late_requests_do_no_work(repo_root:
         assert answer.status_code == 504
         assert answer.headers["content-type"] == "application/problem+json"
         # Across processes: the budget, plus a connection and a response on a busy machine.
-        assert 0.3 <= elapsed < 0.3 + 0.4
+        assert 0.3 - 0.02 <= elapsed < 0.3 + 0.4
         before = httpx.get(f"{server.url}/counts").json()["slow_started"]
         late = httpx.get(f"{server.url}/slow?s=3", headers={"X-Request-Timeout": "0"})
         assert late.status_code == 504

@@ -188,21 +188,21 @@ def test_header_trickling_client_gets_408_and_is_disconnected(server: RunningSer
     request_line = b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: "
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         began = time.monotonic()
-        for index in range(0, len(request_line), 8):  # a byte group every 0.1 s, for 0.5 s
-            sock.sendall(request_line[index : index + 8])
+        for index in range(0, len(request_line), 16):  # 3 byte groups 0.1 s apart, then quiet
+            sock.sendall(request_line[index : index + 16])
             time.sleep(0.1)
         waited, received = wait_closed(sock, timeout=10)
         elapsed = time.monotonic() - began
     assert received.startswith(b"HTTP/1.1 408 Request Timeout"), received
     assert b"connection: close" in received.lower()
-    assert 1.0 <= elapsed < 1.0 + 0.5, (elapsed, waited)
+    assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5, (elapsed, waited)  # the server times from accept
 
 
 def test_silent_socket_is_closed(server: RunningServer) -> None:
     """A connection that never sends a byte is closed after the header timeout."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         elapsed, received = wait_closed(sock, timeout=10)
-    assert 1.0 <= elapsed < 1.0 + 0.5
+    assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5
     assert received == b"", "a socket that sent nothing gets no answer, only the close"
     metrics = httpx.get(f"{server.admin_url}/metrics").text
     assert f'{EVENTS}{{event="header_timeout_closes",{EDGE}}} 1.0' in metrics
@@ -213,7 +213,7 @@ def test_stalled_body_is_disconnected(server: RunningServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"0" * 10)
         elapsed, received = wait_closed(sock, timeout=10)
-    assert 1.0 <= elapsed < 1.0 + 0.5
+    assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5
     assert received.startswith(b"HTTP/1.1 408 Request Timeout"), received
 
 
