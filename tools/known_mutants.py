@@ -193,8 +193,8 @@ MUTANTS = (
     Mutant(
         "the PostgreSQL pool is not bounded the way the example says",
         "examples/payments_api/app.py",
-        "min_size=1, max_size=10,",
-        "min_size=1, max_size=100,",
+        "PoolConfig(max_size=10,",
+        "PoolConfig(max_size=100,",
         ("tests/test_payments_example.py::test_postgres_pool_is_bounded_and_closed_at_shutdown",),
     ),
 )
