@@ -6,6 +6,7 @@ from prometheus_client import Counter
 
 from hardened.gates import Installer
 from hardened.shed._config import SHED_DEFAULTS, ShedConfig
+from hardened.shed._limited import LimitedShedder
 from hardened.shed._stage import Shedder
 
 __all__ = ["Shed"]
@@ -26,6 +27,7 @@ class Shed:
             ["reason", "priority"],
             registry=service.metrics_registry,
         )
-        self.shedder = Shedder(self.config, rejected)
+        kind = LimitedShedder if self.config.adaptive_limit else Shedder
+        self.shedder = kind(self.config, rejected)
         service.add_layer(self.shedder)
         service.track_state("shed", "edge", self.shedder.state, gate="observe")
