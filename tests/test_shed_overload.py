@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from hardened.testing import run_server
+from hardened.testing import free_port, run_server
 from tests.apps.shed_overload import SECRET
 
 APP = "tests.apps.shed_overload:app"
@@ -154,3 +154,68 @@ def test_a_trusted_critical_claim_holds(repo_root: Path) -> None:
     assert evidence["priority_header_trusted_from"] == "networks or secret"
     assert evidence["priority_claims_honoured_total"] >= len(attacker)
     assert victim.count(200) < 0.9 * len(victim)
+
+
+async def _capacity(port: int, seconds: float) -> float:
+    """Requests per second of /cpu?ms=20 served to one closed-loop keep-alive client (the
+    handler's rate: no queue, so nothing for the shedder to refuse)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as client:
+        done = 0
+        end = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                done += (await client.get("/cpu?ms=20")).status_code == 200
+
+        start = time.perf_counter()
+        await worker()
+        return done / (time.perf_counter() - start)
+
+
+async def _probe(port: int, path: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    status, _ = await _get(port, path, 1.0)
+    return status, time.perf_counter() - started
+
+
+def test_connection_per_request_overload_keeps_goodput_and_probes(repo_root: Path) -> None:
+    """3x overload with a new connection per request (client timeout 1 s): goodput ≥ 80 % of
+    capacity, the probe port's /livez and /readyz answer within 1 s throughout, and a second
+    after the overload a new connection is served at once (no backlog outlives it)."""
+    probe_port = free_port()
+    with run_server(APP, cwd=repo_root, args=["--probe-port", str(probe_port)]) as server:
+        port = server.port
+
+        async def drive() -> tuple[float, list[int], list[tuple[int, float]], float]:
+            capacity = await _capacity(port, 2.0)
+            rate, seconds = 3 * capacity, 5.0
+            probes: list[tuple[int, float]] = []
+            stop = asyncio.Event()
+
+            async def prober() -> None:
+                while not stop.is_set():  # bounded by the overload's duration
+                    probes.append(await _probe(probe_port, "/livez"))
+                    probes.append(await _probe(probe_port, "/readyz"))
+                    await asyncio.sleep(0.1)
+
+            probing = asyncio.create_task(prober())
+            tasks = []
+            start = time.perf_counter()
+            for tick in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, start + tick / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(_get(port, "/cpu?ms=20", 1.0)))
+            await asyncio.sleep(max(0.0, start + seconds + 1.0 - time.perf_counter()))
+            after = await _probe(port, "/fast")
+            stop.set()
+            await probing
+            statuses = [s for s, _ in await asyncio.gather(*tasks)]
+            assert after[0] == 200
+            return capacity, statuses, probes, after[1]
+
+        capacity, statuses, probes, after = asyncio.run(drive())
+    goodput = statuses.count(200) / 5.0
+    assert goodput >= 0.8 * capacity, (goodput, capacity, {s: statuses.count(s) for s in statuses})
+    assert len(probes) >= 10
+    assert all(status == 200 and took < 1.0 for status, took in probes), probes
+    assert after < 0.5

@@ -105,7 +105,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     service = load_service(args.app)
     admin_port = None if args.admin_port == 0 else args.admin_port
     config = RunConfig(
-        host=args.host, port=args.port, admin_port=admin_port, http=args.http, loop=args.loop
+        host=args.host,
+        port=args.port,
+        admin_port=admin_port,
+        probe_port=args.probe_port or None,
+        http=args.http,
+        loop=args.loop,
     )
     _print_report(service.report(), as_json=False)
     return run(service, config)
@@ -132,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("HARDENED_ADMIN_PORT", "9000")),
         help="port of the admin listener (/gates, /metrics); 0 disables it",
+    )
+    run.add_argument(
+        "--probe-port",
+        type=int,
+        default=int(os.environ.get("HARDENED_PROBE_PORT", "0")),
+        help="port answering /livez and /readyz off the event loop (on --host); 0: none",
     )
     run.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
     run.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])

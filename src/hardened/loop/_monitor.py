@@ -245,6 +245,24 @@ class LoopMonitor:
         watchdog = self._watchdog
         return self.state == "running" and watchdog is not None and watchdog.alive
 
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the last heartbeat ran (any thread may ask), None when not running."""
+        if self.state != "running":
+            return None
+        return max(0.0, time.monotonic() - self._last_beat[0])
+
+    def wake(self, timeout: float) -> bool:
+        """From another thread: whether the loop runs a callback posted now within `timeout`."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        ran = threading.Event()
+        try:
+            loop.call_soon_threadsafe(ran.set)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        return ran.wait(timeout)
+
     def blocked_now(self) -> float | None:
         """Seconds the loop has been blocked when a block is in progress, else None."""
         return self._watchdog.blocked_for() if self._watchdog is not None else None

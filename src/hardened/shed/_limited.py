@@ -48,9 +48,9 @@ class LimitedShedder(Shedder):
             "rtt_short_seconds": round(short_rtt, 6),
         }
 
-    def decide(self, priority: Priority, now: float) -> str | None:
+    def decide(self, priority: Priority, now: float, waited: float = 0.0) -> str | None:
         """The queue-delay verdict; then, only while saturated, the in-flight limit."""
-        reason = super().decide(priority, now)
+        reason = super().decide(priority, now, waited)
         if reason is not None:
             return reason
         if (

@@ -99,10 +99,14 @@ class Shedder(Stage):
             "connections_closed_total": self.closed_total,
         }
 
-    def decide(self, priority: Priority, now: float) -> str | None:
-        """The reason to reject a request of `priority` now, or None to admit it."""
+    def decide(self, priority: Priority, now: float, waited: float = 0.0) -> str | None:
+        """The reason to reject a request of `priority` now, or None to admit it.
+
+        `waited` is how long this request waited before the application saw it, when the
+        server measured it (a new connection's accept queue): the queue delay is the larger.
+        """
         config = self.config
-        delay = self.monitor.current(now)
+        delay = max(self.monitor.current(now), waited)
         overloaded = self.codel.update(now, delay)
         if priority is Priority.CRITICAL:
             return "queue_delay" if delay >= config.critical_queue_delay else None
@@ -146,27 +150,30 @@ class Shedder(Stage):
         path: str,
         priority_header: bytes | None,
         caller_budget: float | None,
+        arrived: float | None = None,
     ) -> tuple[str, Priority, float] | None:
         """None to admit the request; else (reason, priority, loop time) to `refuse` it.
 
         `loop` is the running loop; `priority_header` a trusted caller's claim (None when there
         is none or it was not trusted); `caller_budget` is the caller's remaining budget in
-        seconds (the nearest of its timeout headers), None when it sent none.
+        seconds (the nearest of its timeout headers), None when it sent none; `arrived` the
+        loop time the request arrived at, when the server stamped it.
         """
         monitor = self.monitor
         if monitor.loop is not loop:
             monitor.ensure_running(loop)
         now = loop.time()
-        if caller_budget is None and self._calm(now):
+        waited = 0.0 if arrived is None else now - arrived
+        if caller_budget is None and waited <= self.config.queue_delay_target and self._calm(now):
             return None
         priority = self.priority_of(path, priority_header)
         if (
             caller_budget is not None
             and self.config.drop_late
-            and caller_budget <= monitor.current(now)
+            and caller_budget <= max(monitor.current(now), waited)
         ):
             return "deadline", priority, now
-        reason = self.decide(priority, now)
+        reason = self.decide(priority, now, waited)
         return None if reason is None else (reason, priority, now)
 
     def _should_close(self, scope: Scope, now: float) -> bool:
@@ -227,7 +234,9 @@ class Shedder(Stage):
                     priority = _UNTRUSTED  # claiming is what escapes shedding: shed it first
             if self.config.drop_late:
                 caller = caller_budget(headers)[0]
-        refusal = self.check(exchange.loop, scope["path"], priority, caller)
+        refusal = self.check(
+            exchange.loop, scope["path"], priority, caller, scope.get("hardened.arrived")
+        )
         if refusal is not None:
             raise Refused(self.refusal(scope, *refusal))
         self.admitted += 1
