@@ -7,6 +7,12 @@ from benchmarks._registry import Comparison
 
 def comparisons() -> tuple[Comparison, ...]:
     """Every registered comparison (imported on call, so `import benchmarks` stays light)."""
-    from benchmarks import edge_overhead, overload, shutdown
+    from benchmarks import connections, edge_overhead, io_bound, overload, shutdown
 
-    return (edge_overhead.COMPARISON, overload.COMPARISON, shutdown.COMPARISON)
+    return (
+        edge_overhead.COMPARISON,
+        overload.COMPARISON,
+        connections.COMPARISON,
+        io_bound.COMPARISON,
+        shutdown.COMPARISON,
+    )
