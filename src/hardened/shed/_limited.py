@@ -12,6 +12,7 @@ import time
 
 from prometheus_client import Counter
 
+from hardened.heartbeat import Heartbeat
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import Gradient2
 from hardened.shed._stage import Shedder
@@ -25,8 +26,10 @@ class LimitedShedder(Shedder):
 
     signal = "queue_delay+gradient2"
 
-    def __init__(self, config: ShedConfig, rejected: Counter) -> None:
-        super().__init__(config, rejected)
+    def __init__(
+        self, config: ShedConfig, rejected: Counter, heartbeat: Heartbeat | None = None
+    ) -> None:
+        super().__init__(config, rejected, heartbeat)
         self.limit = Gradient2(
             initial=config.initial_limit,
             min_limit=config.min_limit,

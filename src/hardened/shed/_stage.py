@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
+from hardened.heartbeat import Heartbeat
 from hardened.problems import problem_response
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, QueueDelayMonitor
@@ -43,7 +44,9 @@ class Shedder(Stage):
     slot = "shed"
     signal = "queue_delay"
 
-    def __init__(self, config: ShedConfig, rejected: Counter) -> None:
+    def __init__(
+        self, config: ShedConfig, rejected: Counter, heartbeat: Heartbeat | None = None
+    ) -> None:
         self.config = config
         self.trust = PriorityTrust(config)
         wanted = [config.priority_header.encode()] if config.priority_header else []
@@ -61,6 +64,7 @@ class Shedder(Stage):
             self.codel,
             activity=self._activity,
             idle_after=config.heartbeat_idle_pause,
+            heartbeat=heartbeat,
         )
         self.inflight = 0  # counted only by a stage with an exit (LimitedShedder)
         self.admitted = 0
