@@ -41,6 +41,12 @@ def _variants(ctx: Context) -> tuple[ServerSpec, ...]:
             runner="hardened",
             ready_path="/livez",
         ),
+        ServerSpec(
+            label="hardened run, ShedConfig(adaptive_limit=True)",
+            app="benchmarks.apps.io_bound:hardened_adaptive",
+            runner="hardened",
+            ready_path="/livez",
+        ),
     )
 
 

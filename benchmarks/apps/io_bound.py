@@ -1,7 +1,7 @@
 """Requests that await a slow upstream (no CPU) beside fast ones: the I/O-bound comparison.
 
 `bare` is plain Starlette (stock uvicorn, with and without `--limit-concurrency`); `hardened`
-is `Service` with its default stack.
+is `Service` with its default stack; `hardened_adaptive` adds the opt-in adaptive limit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hardened import Service
+from hardened.shed import ShedConfig
 
 
 async def slow(request: Request) -> Response:
@@ -33,3 +34,8 @@ def _routes() -> list[Route]:
 bare = Starlette(routes=_routes())
 
 hardened = Service("bench-io-bound", routes=_routes())
+
+# The opt-in Gradient2 in-flight limit, applied only while the queue delay is over target.
+hardened_adaptive = Service(
+    "bench-io-bound-adaptive", routes=_routes(), shed=ShedConfig(adaptive_limit=True)
+)
