@@ -11,9 +11,10 @@ starts it again and tells the `on_resume` listeners.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "wake_loop"]
 
 BeatListener = Callable[[float, float], None]  # (loop time now, lag in seconds)
 
@@ -94,3 +95,13 @@ class Heartbeat:
             return
         self.due = now + self.period
         self._handle = loop.call_at(self.due, self._tick)
+
+
+def wake_loop(loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
+    """From another thread: whether `loop` runs a callback posted now within `timeout`."""
+    ran = threading.Event()
+    try:
+        loop.call_soon_threadsafe(ran.set)
+    except RuntimeError:  # the loop is closed
+        return False
+    return ran.wait(timeout)

@@ -1,11 +1,9 @@
 """LoopMonitor: the heartbeat on the loop, the watchdog beside it, the window of evidence.
 
-The heartbeat is the loop's one `hardened.heartbeat.Heartbeat` (shared with the shedder, at
-the shorter of their periods); its lateness is the loop lag (in asyncio, the time a ready
-callback waits). Every beat updates the watchdog's view; the lag evidence (window, histogram,
-thread times) is sampled once per `interval`. While the heartbeat is paused (an idle service)
-the watchdog rests. Nothing is patched, so it measures asyncio and uvloop alike. Lag and block
-timing use the real monotonic clock: the thing measured is real time.
+The heartbeat is the loop's one `hardened.heartbeat.Heartbeat` (shared with the shedder);
+its lateness is the loop lag. Every beat updates the watchdog's view; the lag evidence is
+sampled once per `interval`; while the heartbeat is paused (idle) the watchdog rests. Nothing
+is patched, so it measures asyncio and uvloop alike, on the real monotonic clock.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from hardened.heartbeat import Heartbeat
+from hardened.heartbeat import Heartbeat, wake_loop
 from hardened.loop._config import LoopConfig
 from hardened.loop._frames import BlockedEvent, FrameFilter
 from hardened.loop._state import LoopMetrics
@@ -285,15 +283,7 @@ class LoopMonitor:
 
     def wake(self, timeout: float) -> bool:
         """From another thread: whether the loop runs a callback posted now within `timeout`."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return False
-        ran = threading.Event()
-        try:
-            loop.call_soon_threadsafe(ran.set)
-        except RuntimeError:  # the loop closed meanwhile
-            return False
-        return ran.wait(timeout)
+        return self._loop is not None and wake_loop(self._loop, timeout)
 
     def blocked_now(self) -> float | None:
         """Seconds the loop has been blocked when a block is in progress, else None."""
