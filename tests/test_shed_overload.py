@@ -219,3 +219,35 @@ def test_connection_per_request_overload_keeps_goodput_and_probes(repo_root: Pat
     assert len(probes) >= 10
     assert all(status == 200 and took < 1.0 for status, took in probes), probes
     assert after < 0.5
+
+
+def _requests_seen(metrics: str) -> float:
+    """Every request the edge saw (served or refused), from a /metrics scrape."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "http_server_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def test_a_request_whose_client_left_while_queued_is_not_served(repo_root: Path) -> None:
+    """A request queued in the accept queue past 0.5 s whose client closed never reaches the
+    application: neither served nor refused, only the request holding the loop is counted."""
+    with run_server(APP, cwd=repo_root) as server:
+        port = server.port
+
+        async def drive() -> None:
+            block = asyncio.create_task(_get(port, "/cpu?ms=1500", 10.0))  # holds the loop
+            await asyncio.sleep(0.3)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /count HTTP/1.1\r\nhost: t\r\n\r\n")
+            await writer.drain()
+            writer.close()  # the client gives up while its request waits for accept
+            assert (await block)[0] == 200
+            await asyncio.sleep(0.5)  # the loop has accepted (and dropped) it by now
+
+        asyncio.run(drive())
+        metrics = httpx.get(f"{server.admin_url}/metrics").text
+    assert _requests_seen(metrics) == 1

@@ -26,6 +26,16 @@ async def fast(request: Request) -> Response:
     return PlainTextResponse("fast")
 
 
+hits = {"count": 0}
+
+
+async def count(request: Request) -> Response:
+    """Counts the requests it served (`/count`) or says how many (`/count?read=1`)."""
+    if not request.query_params.get("read"):
+        hits["count"] += 1
+    return PlainTextResponse(str(hits["count"]))
+
+
 async def cpu(request: Request) -> Response:
     """Holds the event loop for `ms` milliseconds of CPU (default 20)."""
     end = time.perf_counter() + float(request.query_params.get("ms", "20")) / 1000
@@ -37,7 +47,7 @@ async def cpu(request: Request) -> Response:
 _trusted = os.environ.get("SHED_TRUSTED_NETWORKS", "")
 service = Service(
     "shed-overload",
-    routes=[Route("/slow", slow), Route("/fast", fast), Route("/cpu", cpu)],
+    routes=[Route("/slow", slow), Route("/fast", fast), Route("/cpu", cpu), Route("/count", count)],
     shed=ShedConfig(
         trusted_networks=tuple(n for n in _trusted.split(",") if n),
         trusted_secret_header="x-gateway-secret",
