@@ -165,6 +165,8 @@ class LoopMonitor:
     # -- heartbeat (loop thread) ------------------------------------------------------------
 
     def _beat(self, loop_now: float, loop_lag: float) -> None:
+        if self.state != "running":  # the shedder's beats before or after the monitor's life
+            return
         now = time.monotonic()
         seq, due = self._beat_state
         lag = max(0.0, now - due)
