@@ -71,7 +71,7 @@ def test_requests_awaiting_a_slow_upstream_are_never_refused(repo_root: Path) ->
 
 
 def test_two_thousand_awaiting_meet_only_the_lifecycle_bound(repo_root: Path) -> None:
-    """2,000 requests awaiting a 5 s sleep: the lifecycle bound (500 in flight) refuses, with
+    """2,000 requests awaiting an 8 s sleep: the lifecycle bound (500 in flight) refuses, with
     its own reason; the shedder refuses none."""
     with run_server(APP, cwd=repo_root) as server:
         port = server.port
@@ -80,10 +80,10 @@ def test_two_thousand_awaiting_meet_only_the_lifecycle_bound(repo_root: Path) ->
             for _ in range(30):
                 await _get(port, "/fast", 5.0)
             tasks = []
-            for i in range(2000):  # started over about 2.4 s: all await at once, CPU idle
-                tasks.append(asyncio.create_task(_get(port, "/slow?s=5", 30.0)))
+            for i in range(2000):  # started over about 4 s: all await at once, CPU not saturated
+                tasks.append(asyncio.create_task(_get(port, "/slow?s=8", 30.0)))
                 if i % 10 == 9:
-                    await asyncio.sleep(0.012)
+                    await asyncio.sleep(0.02)
             return list(await asyncio.gather(*tasks))
 
         answers = asyncio.run(drive())
