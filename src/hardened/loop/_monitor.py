@@ -170,10 +170,10 @@ class LoopMonitor:
         now = time.monotonic()
         seq, due = self._beat_state
         lag = max(0.0, now - due)
+        cpu, waited = self._thread_times()  # every beat: a late one's window is its own lag
+        last_at, last_cpu, last_waited = self._last_beat
+        self._last_beat = (now, cpu, waited)
         if lag >= self.config.block_threshold:  # queued before the new state is published
-            cpu, waited = self._thread_times()
-            last_at, last_cpu, last_waited = self._last_beat
-            self._last_beat = (now, cpu, waited)
             cpu_ratio = (cpu - last_cpu) / max(now - last_at, 1e-9)
             runqueue = waited - last_waited if self._schedstat is not None else None
             self._late.append((seq + 1, lag, time.time(), now, cpu_ratio, runqueue))
@@ -181,9 +181,9 @@ class LoopMonitor:
                 self._watchdog.wake()
         self._beat_state = (seq + 1, now + self.heartbeat.period)
         self._beat_at = now
-        if now - self._sampled_at >= self.config.interval:  # the evidence: one lag per interval
+        # The evidence: one lag per interval (half a period early counts: beats drift by µs).
+        if now - self._sampled_at >= self.config.interval - self.heartbeat.period / 2:
             self._sampled_at = now
-            self._last_beat = (now, *self._thread_times())
             self._lags.append(lag)
             self.metrics.observe_lag(lag)
         if self._waiters:
