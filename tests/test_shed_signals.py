@@ -182,3 +182,14 @@ def test_invalid_shed_config_is_refused(overrides: dict[str, object]) -> None:
     """Inconsistent shedder settings fail at construction with ConfigError."""
     with pytest.raises(ConfigError):
         ShedConfig(**overrides)  # type: ignore[arg-type]
+
+
+def test_a_request_that_waited_before_accept_counts_its_wait_except_critical() -> None:
+    """A wait measured before the app saw the request is its queue delay: standard and
+    sheddable are refused past their bounds; critical is judged on the loop's queue alone."""
+    shedder = _shedder()
+    shedder.monitor.last = 0.001
+    assert shedder.decide(Priority.STANDARD, 1.0, waited=0.5) == "queue_delay"
+    assert shedder.decide(Priority.SHEDDABLE, 1.0, waited=0.05) == "queue_delay"
+    assert shedder.decide(Priority.CRITICAL, 1.0, waited=5.0) is None
+    assert shedder.decide(Priority.STANDARD, 1.0, waited=0.01) is None

@@ -107,13 +107,15 @@ class Shedder(Stage):
         """The reason to reject a request of `priority` now, or None to admit it.
 
         `waited` is how long this request waited before the application saw it, when the
-        server measured it (a new connection's accept queue): the queue delay is the larger.
+        server measured it (a new connection's accept queue): the queue delay is the larger,
+        except for critical requests, judged on the loop's own queue delay alone.
         """
         config = self.config
-        delay = max(self.monitor.current(now), waited)
+        loop_delay = self.monitor.current(now)
+        delay = max(loop_delay, waited)
         overloaded = self.codel.update(now, delay)
-        if priority is Priority.CRITICAL:
-            return "queue_delay" if delay >= config.critical_queue_delay else None
+        if priority is Priority.CRITICAL:  # on the loop's own queue: served while it can take it
+            return "queue_delay" if loop_delay >= config.critical_queue_delay else None
         # Adaptive CoDel (Facebook, "Fail at Scale"): a burst may queue up to the interval;
         # once the delay has stayed high, anything queued past the target is refused.
         target = config.queue_delay_target
