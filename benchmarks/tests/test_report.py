@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.__main__ import SUITE_BUDGET_S, main
 from benchmarks._plot import plot_overload
 from benchmarks._registry import Result, default_stack, not_built
 from benchmarks._report import BEGIN, END, render_markdown, update_readme, write_result
