@@ -61,7 +61,7 @@ def test_shedder_off_fails_and_observe_off_is_not_configured() -> None:
 
 def test_configured_gate_without_state_is_a_warning() -> None:
     """A registered gate whose mechanism exports no state is named; publishing clears it."""
-    service = Service("svc", slos=[SLO(name="a", objective=0.99)])
+    service = Service("svc", slos=[SLO(name="a", objective=0.99)], pools=False)
     service.gates.register(PassingPool())
     gate = _observe(service)
     assert gate["status"] == "warn"

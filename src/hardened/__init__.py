@@ -10,6 +10,7 @@ from hardened.errors import (
     DeadlineExceeded,
     HardenedError,
     LoadShed,
+    PoolExhausted,
     RejectedError,
     ShutdownInterrupted,
 )
@@ -17,6 +18,7 @@ from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier,
 from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
+from hardened.pool import PoolConfig, Pools, PostgresPool
 from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -46,6 +48,10 @@ __all__ = [
     "MiB",
     "ObserveConfig",
     "Phase",
+    "PoolConfig",
+    "PoolExhausted",
+    "Pools",
+    "PostgresPool",
     "Priority",
     "RejectedError",
     "Service",

@@ -38,6 +38,7 @@ from hardened.gates import (
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
+from hardened.pool import Pools
 from hardened.problems import problem_response
 from hardened.shed import SHED_DEFAULTS, Shed, ShedConfig, Shedder
 from hardened.shutdown import Shutdown, ShutdownConfig
@@ -88,6 +89,7 @@ class Service:
         shed: ShedConfig | None = SHED_DEFAULTS,
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
+        pools: bool = True,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -130,6 +132,7 @@ class Service:
             shed_mechanism,
             Lifecycle(lifecycle) if lifecycle is not None else None,
             Deadline(deadline) if deadline is not None else None,
+            Pools() if pools else None,  # the pool gate answers for every service
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:

@@ -20,6 +20,7 @@ __all__ = [
     "DeadlineConsumer",
     "consumes_deadline",
     "makes_calls",
+    "module_globals",
     "outside_clients",
 ]
 
@@ -98,6 +99,13 @@ def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleTyp
     return [found[name] for name in sorted(found)]
 
 
+def module_globals(service: Installer, extra_modules: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """`(module.attribute, value)` for every global of the scanned modules."""
+    for module in _modules_to_scan(service, extra_modules):
+        for attribute, value in list(vars(module).items()):
+            yield f"{module.__name__}.{attribute}", value
+
+
 def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
     """Outbound clients and pools in scanned module globals that no component holds."""
     registered = set()
@@ -107,9 +115,8 @@ def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[di
         except LookupError:
             continue
     flagged: list[dict[str, str]] = []
-    for module in _modules_to_scan(service, extra_modules):
-        for attribute, value in list(vars(module).items()):
-            client = _outbound_kind(value)
-            if client is not None and id(value) not in registered:
-                flagged.append({"where": f"{module.__name__}.{attribute}", "type": client})
+    for where, value in module_globals(service, extra_modules):
+        client = _outbound_kind(value)
+        if client is not None and id(value) not in registered:
+            flagged.append({"where": where, "type": client})
     return flagged
