@@ -10,6 +10,6 @@ from hardened import Service
 def bare_service(name: str, **kwargs: Any) -> Service:
     """`Service(name, **kwargs)` with each default mechanism turned off."""
     defaults: dict[str, Any] = dict.fromkeys(
-        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed", "pools")
+        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed", "pools", "breaker")
     )
     return Service(name, **{**defaults, **kwargs})

@@ -1,11 +1,14 @@
 """hardened: an ASGI toolkit whose eight production-readiness gates are built in and verified."""
 
+from hardened.breaker import BreakerConfig, BulkheadConfig
 from hardened.clock import SYSTEM_CLOCK, Clock, SystemClock
 from hardened.components import Components, component
 from hardened.deadline import DeadlineConfig, deadline_scope, remaining, route_timeout
 from hardened.endpoints import EndpointsConfig
 from hardened.errors import (
     BodyTooLarge,
+    BulkheadFull,
+    CircuitOpen,
     ConfigError,
     DeadlineExceeded,
     HardenedError,
@@ -18,7 +21,9 @@ from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier,
 from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
+from hardened.outbound import Dependency, DependencyConfig
 from hardened.pool import PoolConfig, Pools, PostgresPool
+from hardened.retry import RetryConfig
 from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
 from hardened.shutdown import ShutdownConfig, ShutdownManager
@@ -30,11 +35,17 @@ __all__ = [
     "SLO",
     "SYSTEM_CLOCK",
     "BodyTooLarge",
+    "BreakerConfig",
+    "BulkheadConfig",
+    "BulkheadFull",
+    "CircuitOpen",
     "Clock",
     "Components",
     "ConfigError",
     "DeadlineConfig",
     "DeadlineExceeded",
+    "Dependency",
+    "DependencyConfig",
     "EndpointsConfig",
     "Gate",
     "GateResult",
@@ -54,6 +65,7 @@ __all__ = [
     "PostgresPool",
     "Priority",
     "RejectedError",
+    "RetryConfig",
     "Service",
     "ShedConfig",
     "ShutdownConfig",

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardened._lifespan import InnerLifespan
+from hardened.breaker import Breakers
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
@@ -90,6 +91,7 @@ class Service:
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
         pools: bool = True,
+        breaker: bool = True,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -133,6 +135,7 @@ class Service:
             Lifecycle(lifecycle) if lifecycle is not None else None,
             Deadline(deadline) if deadline is not None else None,
             Pools() if pools else None,  # the pool gate answers for every service
+            Breakers() if breaker else None,  # passes while nothing calls outside
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:
