@@ -1,0 +1,88 @@
+"""The processor as the API calls it: an httpx client whose every request goes through the
+`processor` Dependency (budget → retries with their budget → breaker → bulkhead → attempt
+timeout), each keyed by (tenant, Idempotency-Key, step) so that a retry never charges twice."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+
+from examples.payments_api.problems import ProcessorFailed, ProcessorUnavailable
+from hardened import ConfigError, Dependency
+
+__all__ = ["Processor", "derive_key", "processor_client"]
+
+
+def derive_key(tenant: str, key: str, step: str) -> str:
+    """The processor's key for one step of one client request: same inputs, same key."""
+    material = json.dumps([tenant, key, step], ensure_ascii=True).encode()
+    return "pay_" + hashlib.sha256(material).hexdigest()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+class Processor:
+    """Charges and refunds at the processor; failures become 503 problems with Retry-After."""
+
+    deadline_usage = "attempt timeouts, retry waits and X-Request-Timeout capped by remaining()"
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def charge(self, key: str, *, amount: int, currency: str, source: str) -> str:
+        """Charge `source` once for `key`; the processor's charge id."""
+        body = {"amount": amount, "currency": currency, "source": source}
+        return str((await self._post("/charges", key, body))["id"])
+
+    async def refund(self, key: str, *, charge: str, amount: int) -> str:
+        """Refund `amount` of `charge` once for `key`; the processor's refund id."""
+        return str((await self._post("/refunds", key, {"charge": charge, "amount": amount}))["id"])
+
+    async def _post(self, path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._client.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError as exc:
+            raise ProcessorUnavailable(
+                f"no answer from the processor ({type(exc).__name__})", retry_after=1.0
+            ) from exc
+        status = response.status_code
+        if status in (408, 429) or status >= 500:
+            raise ProcessorUnavailable(
+                f"the processor answered {status}", retry_after=_retry_after(response)
+            )
+        if status != 201:
+            raise ProcessorFailed(f"the processor answered {status}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+def processor_client(
+    dependency: Dependency,
+) -> Callable[[], AbstractAsyncContextManager[Processor]]:
+    """The component factory: a client for `PROCESSOR_URL`, read at start."""
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[Processor]:
+        url = os.environ.get("PROCESSOR_URL")
+        if not url:
+            raise ConfigError("PROCESSOR_URL is not set (the processor's base URL)")
+        # The bulkhead bounds calls in flight; the connection pool matches it.
+        limits = httpx.Limits(max_connections=dependency.config.bulkhead.max_concurrent)
+        inner = httpx.AsyncHTTPTransport(limits=limits)
+        transport = dependency.transport(inner)
+        async with httpx.AsyncClient(base_url=url, transport=transport) as client:
+            yield Processor(client)
+
+    return running

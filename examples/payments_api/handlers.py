@@ -1,0 +1,106 @@
+"""The endpoints: create, read and refund payments. Each step that reaches the processor is
+recorded first and keyed by (tenant, Idempotency-Key, step), so retrying it is always safe."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from examples.payments_api import store
+from examples.payments_api.auth import ApiKeys
+from examples.payments_api.gateway import Processor, derive_key
+from examples.payments_api.keys import check_fingerprint, fingerprint, idempotency_key
+from examples.payments_api.problems import NotFound
+from examples.payments_api.validation import parse_payment, parse_refund
+from hardened import PostgresPool, component, route_timeout
+
+__all__ = ["create_payment", "create_refund", "get_payment"]
+
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def _payment(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "status": row["status"],
+        "amount": row["amount"],
+        "currency": row["currency"],
+        "refunded": row["refunded"],
+        "description": row["description"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+def _refund(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "payment_id": str(row["payment_id"]),
+        "status": row["status"],
+        "amount": row["amount"],
+        "reason": row["reason"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+def _payment_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["payment_id"])
+    except ValueError:
+        raise NotFound("payment ids are UUIDs") from None
+
+
+@route_timeout(5.0)  # the processor's 4 s total (3 attempts of 1 s, their waits) and two statements
+async def create_payment(request: Request) -> Response:
+    """`POST /payments`: charge a source once per Idempotency-Key; 201 with the payment."""
+    tenant = component(request, ApiKeys).tenant(request.headers.get("authorization"))
+    key = idempotency_key(request)
+    payment = parse_payment(await request.body())
+    digest = fingerprint("POST /payments", dataclasses.asdict(payment))
+    pool = component(request, PostgresPool)
+    row = await store.claim_payment(pool, tenant, key, digest, payment)
+    check_fingerprint(row["fingerprint"], digest)
+    headers = {"Location": f"/payments/{row['id']}"}
+    if row["status"] == "succeeded":
+        return JSONResponse(_payment(row), status_code=201, headers={**headers, **REPLAYED})
+    charge = await component(request, Processor).charge(
+        derive_key(tenant, key, "charge"),
+        amount=payment.amount,
+        currency=payment.currency,
+        source=payment.source,
+    )
+    row = await store.complete_payment(pool, row["id"], charge)
+    return JSONResponse(_payment(row), status_code=201, headers=headers)
+
+
+async def get_payment(request: Request) -> Response:
+    """`GET /payments/{id}`: the tenant's payment; 404 for anyone else's."""
+    tenant = component(request, ApiKeys).tenant(request.headers.get("authorization"))
+    row = await store.find_payment(component(request, PostgresPool), tenant, _payment_id(request))
+    return JSONResponse(_payment(row))
+
+
+@route_timeout(5.0)
+async def create_refund(request: Request) -> Response:
+    """`POST /payments/{id}/refunds`: refund part or all of what is left, once per key."""
+    tenant = component(request, ApiKeys).tenant(request.headers.get("authorization"))
+    key = idempotency_key(request)
+    payment_id = _payment_id(request)
+    refund = parse_refund(await request.body())
+    fields = {"payment": str(payment_id), **dataclasses.asdict(refund)}
+    digest = fingerprint("POST /payments/{id}/refunds", fields)
+    pool = component(request, PostgresPool)
+    row, payment = await store.reserve_refund(
+        pool, tenant=tenant, key=key, fingerprint=digest, payment_id=payment_id, refund=refund
+    )
+    check_fingerprint(row["fingerprint"], digest)
+    if row["status"] == "succeeded":
+        return JSONResponse(_refund(row), status_code=201, headers=REPLAYED)
+    made = await component(request, Processor).refund(
+        derive_key(tenant, key, "refund"), charge=payment["charge_id"], amount=row["amount"]
+    )
+    row = await store.complete_refund(pool, row["id"], made)
+    return JSONResponse(_refund(row), status_code=201)
