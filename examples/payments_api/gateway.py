@@ -5,6 +5,7 @@ timeout), each keyed by (tenant, Idempotency-Key, step) so that a retry never ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 
 from examples.payments_api.problems import ProcessorFailed, ProcessorUnavailable
-from hardened import ConfigError, Dependency
+from hardened import ConfigError, Dependency, offload
 
 __all__ = ["Processor", "derive_key", "processor_client"]
 
@@ -80,7 +81,8 @@ def processor_client(
             raise ConfigError("PROCESSOR_URL is not set (the processor's base URL)")
         # The bulkhead bounds calls in flight; the connection pool matches it.
         limits = httpx.Limits(max_connections=dependency.config.bulkhead.max_concurrent)
-        inner = httpx.AsyncHTTPTransport(limits=limits)
+        # Building the transport loads the CA bundle (about 100 ms of blocking work): off the loop.
+        inner = await offload(functools.partial(httpx.AsyncHTTPTransport, limits=limits))
         transport = dependency.transport(inner)
         async with httpx.AsyncClient(base_url=url, transport=transport) as client:
             yield Processor(client)

@@ -49,6 +49,7 @@ class Ledger:
 
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     unhung: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -83,6 +84,7 @@ async def _make(request: Request, kind: str, fields: tuple[str, ...]) -> Respons
     body = await _json_object(request)
     if not key or body is None or any(name not in body for name in fields):
         return _problem(400, "Bad request", f"needs Idempotency-Key and {', '.join(fields)}")
+    ledger.attempts[key] = ledger.attempts.get(key, 0) + 1
     await _suffer(ledger)
     entries = ledger.charges if kind == "charge" else ledger.refunds
     request_fields = {name: body[name] for name in fields}
@@ -95,6 +97,7 @@ async def _make(request: Request, kind: str, fields: tuple[str, ...]) -> Respons
     if existing is None:
         existing = {"id": f"{kind[:2]}_{uuid.uuid4().hex}", "key": key, **request_fields}
         entries[key] = existing
+    existing["requests"] = ledger.attempts[key]  # how many times the key was sent so far
     if failing:
         return _problem(503, "Processor unavailable", "injected failure after the charge")
     return JSONResponse(existing, status_code=201)
