@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 
 from examples.payments_api.problems import ProcessorFailed, ProcessorUnavailable
-from hardened import ConfigError, Dependency, offload
+from hardened import ConfigError, DeadlineExceeded, Dependency, offload, remaining
 
 __all__ = ["Processor", "derive_key", "processor_client"]
+
+_DEADLINE_MARGIN_S = 0.1  # what the outbound header keeps back, and then some
 
 
 def derive_key(tenant: str, key: str, step: str) -> str:
@@ -59,6 +61,9 @@ class Processor:
                 f"no answer from the processor ({type(exc).__name__})", retry_after=1.0
             ) from exc
         status = response.status_code
+        if status == 504 and (remaining() or 0.0) <= _DEADLINE_MARGIN_S:
+            # The processor's copy of our budget (X-Request-Timeout) ran out: so did ours.
+            raise DeadlineExceeded("the request's budget ran out at the processor")
         if status in (408, 429) or status >= 500:
             raise ProcessorUnavailable(
                 f"the processor answered {status}", retry_after=_retry_after(response)
