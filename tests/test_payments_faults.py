@@ -3,6 +3,7 @@ never a second charge for one Idempotency-Key."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Sta
 
     stack.faults()
     for key in keys:
-        assert answered(lambda key=key: stack.pay(key), attempts=40).status_code == 201
+        assert answered(functools.partial(stack.pay, key), attempts=40).status_code == 201
     charged = stack.charges_for(keys)
     assert len(charged) == len(keys)
 
