@@ -47,8 +47,12 @@ def test_a_module_global_asyncpg_pool_is_found_and_fails(repo_root: Path) -> Non
     assert result.returncode == 1, result.stderr
     gate = next(g for g in json.loads(result.stdout)["gates"] if g["name"] == "pool")
     assert gate["status"] == "fail"
-    [outside] = gate["evidence"]["outside_the_service"]
-    assert outside["name"] == "tests.apps.pool_global.pool"
+    outside = next(
+        entry
+        for entry in gate["evidence"]["outside_the_service"]
+        if entry["name"] == "tests.apps.pool_global.pool"
+    )
+    assert outside["kind"] == "asyncpg.Pool"
     assert outside["acquire_timeout_s"] is None
     assert any("no acquire timeout" in problem for problem in outside["problems"])
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -43,13 +45,21 @@ class RestartablePostgres:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[RestartablePostgres]:
-    """A PostgreSQL only this test stops and starts."""
-    postgres = RestartablePostgres(tmp_path / "pg" / "data")
+def own_postgres() -> Iterator[RestartablePostgres]:
+    """A PostgreSQL only this test stops and starts.
+
+    Its folder is outside pytest's temporary root: a pytest started meanwhile by another run
+    of the same user resets that root to mode 700, which the server's own user cannot cross.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="hardened-pool-pg-"))
     try:
-        yield postgres
+        postgres = RestartablePostgres(folder / "data")
+        try:
+            yield postgres
+        finally:
+            postgres.server.stop()
     finally:
-        postgres.server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def our_connections(url: str) -> int:

@@ -1,4 +1,4 @@
-"""A service whose module holds an asyncpg pool built outside it (no acquire timeout)."""
+"""A service whose module holds pools it does not own: a raw asyncpg pool, a stray PostgresPool."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hardened import Service
+from hardened.pool import PoolConfig, PostgresPool
 
 asyncio.set_event_loop(asyncio.new_event_loop())  # asyncpg.Pool() binds a loop when built
 pool = asyncpg.create_pool("postgresql://localhost/app")  # never awaited: no connection yet
+stray = PostgresPool(PoolConfig(max_size=5), name="stray")  # never installed on the service
 
 
 async def count(request: Request) -> Response:

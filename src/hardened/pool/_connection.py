@@ -3,7 +3,10 @@
 Each statement runs under `min(timeout or command_timeout, the request's remaining budget)`.
 When that runs out asyncpg sends a cancel request, so the query stops on the server too (it
 leaves `pg_stat_activity`), and a statement the budget cut raises `DeadlineExceeded` (504).
-Going back to the pool, the connection is reset; a closed or unresettable one is discarded.
+Checking out holds one permit of the pool's bound (`BoundedPool`), so asyncpg's own queue is
+never waited on; a connection that cannot be opened is refused with `PoolExhausted` (503).
+Going back to the pool, the connection is reset; a closed or unresettable one is dropped
+and a later checkout opens a new one.
 """
 
 from __future__ import annotations
@@ -50,7 +53,26 @@ class PooledConnection:
         return self._raw
 
     async def __aenter__(self) -> PooledConnection:
-        self._raw, self._since = await self._pool._check_out()
+        owner = self._pool
+        pool, bound = owner._pool, owner.bound
+        if pool is None:
+            raise RuntimeError(f"pool {owner.name!r} is not started")
+        if self._raw is not None:
+            raise RuntimeError("this connection is already checked out: call pool.acquire() again")
+        clock = bound.clock
+        began = clock.monotonic()
+        if not bound.try_take():
+            await bound.take()
+        try:
+            self._raw = await pool.acquire()
+        except owner._unreachable as exc:
+            bound.give()
+            raise owner._refused(exc) from exc
+        except BaseException:
+            bound.give()
+            raise
+        self._since = now = clock.monotonic()
+        bound.stats.acquired(now - began, now)
         return self
 
     async def __aexit__(
@@ -60,8 +82,21 @@ class PooledConnection:
         tb: TracebackType | None,
     ) -> None:
         raw, self._raw = self._raw, None
-        if raw is not None:
-            await self._pool._check_in(raw, self._since)
+        if raw is None:
+            return
+        owner = self._pool
+        bound, pool = owner.bound, owner._pool
+        stats = bound.stats
+        stats.released(bound.clock.monotonic() - self._since)
+        try:
+            if pool is not None:
+                await pool.release(raw)  # the reset query runs under command_timeout
+        except Exception as error:  # asyncpg terminated it: a new one opens on a later checkout
+            logger.warning(
+                "pool %r: discarded a connection that did not reset: %r", owner.name, error
+            )
+        finally:
+            bound.give()
 
     def _timeout(self, timeout: float | None) -> tuple[float, bool]:
         """The statement's timeout, and whether the request's budget is what bounds it."""

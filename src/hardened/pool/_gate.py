@@ -123,6 +123,12 @@ class PoolGate:
                 "behind PgBouncer, max_connections is the server's as PgBouncer forwards it; "
                 "PgBouncer's own pool size is the limit the fleet really shares"
             )
+        idle = [p.name for p in own if p.max_connections is None]
+        if idle:
+            caveats.append(
+                f"max_connections not read for {idle}: it is read from PostgreSQL when a pool "
+                "starts, so the fleet check waits for a serving instance (`/gates`)"
+            )
         for pool in own:
             if pool.stats.acquire_timeouts or pool.stats.connect_errors:
                 caveats.append(

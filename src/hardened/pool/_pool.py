@@ -108,7 +108,8 @@ class BoundedPool:
         """Return a permit: to the longest waiter, or to the free count."""
         self.stats.in_use -= 1
         self._free += 1
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def _wake(self) -> None:
         waiters = self._waiters

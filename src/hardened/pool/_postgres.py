@@ -27,7 +27,6 @@ from hardened.pool._state import PoolStats
 if TYPE_CHECKING:
     import asyncpg
     from asyncpg import Record
-    from asyncpg.pool import PoolConnectionProxy
 
     from hardened.gates import Installer, StateFields
 
@@ -134,6 +133,7 @@ class PostgresPool:
             statement_cache_size=config.cache_size,
             timeout=config.connect_timeout,
             server_settings={"application_name": self.application_name[:63]},
+            init=self._opened,
         )
         self._pool = pool
         try:
@@ -148,6 +148,14 @@ class PostgresPool:
             except BaseException:
                 await self.close()
                 raise
+
+    async def _opened(self, connection: asyncpg.Connection[Record]) -> None:
+        self.stats.opened += 1
+        connection.add_termination_listener(self._closed)
+
+    def _closed(self, connection: object, /) -> None:
+        del connection
+        self.stats.closed += 1
 
     async def close(self) -> None:
         """Close every connection (waiting up to close_timeout for checked-out ones)."""
@@ -166,47 +174,13 @@ class PostgresPool:
         """`async with pool.acquire() as conn:` — bounded wait, budget-capped statements."""
         return PooledConnection(self)
 
-    async def _check_out(self) -> tuple[PoolConnectionProxy[Record], float]:
-        pool = self._pool
-        if pool is None:
-            raise RuntimeError(f"pool {self.name!r} is not started")
-        bound = self.bound
-        clock = bound.clock
-        began = clock.monotonic()
-        if not bound.try_take():
-            await bound.take()
-        try:
-            raw = await pool.acquire()
-        except self._unreachable as exc:
-            bound.give()
-            bound.stats.connect_errors += 1
-            raise PoolExhausted(
-                f"pool {self.name!r} could not open a connection: {type(exc).__name__}: {exc}",
-                retry_after=self.config.retry_after,
-            ) from exc
-        except BaseException:
-            bound.give()
-            raise
-        now = clock.monotonic()
-        bound.stats.acquired(now - began, now)
-        return raw, now
-
-    async def _check_in(self, raw: PoolConnectionProxy[Record], since: float) -> None:
-        bound = self.bound
-        stats = bound.stats
-        stats.released(bound.clock.monotonic() - since)
-        pool = self._pool
-        try:
-            if raw.is_closed():
-                stats.discarded += 1
-            if pool is not None:
-                # The reset query runs under command_timeout (one timer, not two).
-                await pool.release(raw)
-        except Exception as exc:  # asyncpg terminated it: a new one opens on a later checkout
-            stats.discarded += 1
-            logger.warning("pool %r: discarded a connection that did not reset: %r", self.name, exc)
-        finally:
-            bound.give()
+    def _refused(self, exc: BaseException) -> PoolExhausted:
+        """The answer to a checkout that could not open a connection."""
+        self.bound.stats.connect_errors += 1
+        return PoolExhausted(
+            f"pool {self.name!r} could not open a connection: {type(exc).__name__}: {exc}",
+            retry_after=self.config.retry_after,
+        )
 
     # -- one statement on its own connection ---------------------------------------------------
 
@@ -275,5 +249,6 @@ class PostgresPool:
             "acquires_total": stats.acquires,
             "acquire_timeouts_total": stats.acquire_timeouts,
             "connect_errors_total": stats.connect_errors,
-            "discarded_total": stats.discarded,
+            "opened_total": stats.opened,
+            "closed_total": stats.closed,
         }

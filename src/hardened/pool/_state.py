@@ -41,11 +41,12 @@ class PoolStats:
         "_second_count",
         "acquire_timeouts",
         "acquires",
+        "closed",
         "connect_errors",
-        "discarded",
         "holds",
         "in_use",
         "max_size",
+        "opened",
         "peak_in_use",
         "wait_counts",
         "wait_sum",
@@ -60,7 +61,8 @@ class PoolStats:
         self.acquires = 0
         self.acquire_timeouts = 0
         self.connect_errors = 0
-        self.discarded = 0
+        self.opened = 0  # connections opened to the server, since start
+        self.closed = 0  # connections closed: broken, idle too long, or at shutdown
         self.holds = 0
         self.wait_counts = [0] * (len(WAIT_BUCKETS) + 1)
         self.wait_sum = 0.0
@@ -73,7 +75,10 @@ class PoolStats:
     def acquired(self, waited: float, now: float) -> None:
         """One acquire succeeded after `waited` seconds, at monotonic `now`."""
         self.acquires += 1
-        self.wait_counts[bisect.bisect_left(WAIT_BUCKETS, waited)] += 1
+        if waited <= WAIT_BUCKETS[0]:  # a free connection: the usual case, no search
+            self.wait_counts[0] += 1
+        else:
+            self.wait_counts[bisect.bisect_left(WAIT_BUCKETS, waited)] += 1
         self.wait_sum += waited
         second = int(now)
         if second != self._second:
