@@ -139,3 +139,19 @@ def test_limits_that_contradict_each_other_are_refused() -> None:
         DependencyConfig(attempt_timeout=6.0, breaker=BreakerConfig(window=10.0))
     with pytest.raises(ConfigError, match="identifier"):
         Dependency("payment processor")
+
+
+async def test_each_retry_is_an_event_and_a_counted_series(fake_clock: FakeClock) -> None:
+    """Two retries reach the hooks with their attempt numbers and the retries counter."""
+    recorder = Recorder()
+    dependency = Dependency("processor", clock=fake_clock, hooks=[recorder], rng=lambda: 0.0)
+    service = Service("payments", mechanisms=[dependency], clock=fake_clock)
+    with pytest.raises(ConnectionRefusedError):
+        await dependency.call(refuse, idempotent=True)
+    assert [e for e in recorder.events if e[0] == "retry"] == [
+        ("retry", "processor", "1"),
+        ("retry", "processor", "2"),
+    ]
+    text = generate_latest(service.metrics_registry).decode()
+    assert 'hardened_dependency_retries_total{dependency="processor"} 2.0' in text
+    assert 'hardened_dependency_calls_total{dependency="processor",outcome="failure"} 3.0' in text
