@@ -10,6 +10,16 @@ from hardened import Service
 def bare_service(name: str, **kwargs: Any) -> Service:
     """`Service(name, **kwargs)` with each default mechanism turned off."""
     defaults: dict[str, Any] = dict.fromkeys(
-        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed", "pools", "breaker")
+        (
+            "lifecycle",
+            "deadline",
+            "loop",
+            "shutdown",
+            "observe",
+            "shed",
+            "pools",
+            "breaker",
+            "idempotency",
+        )
     )
     return Service(name, **{**defaults, **kwargs})

@@ -36,6 +36,7 @@ from hardened.gates import (
     Waiver,
     build_report,
 )
+from hardened.idempotency import Idempotency
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
@@ -92,6 +93,7 @@ class Service:
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
         pools: bool = True,
         breaker: bool = True,
+        idempotency: bool = True,
     ) -> None:
         if not name.strip():
             raise ConfigError("a service needs a name")
@@ -136,6 +138,7 @@ class Service:
             Deadline(deadline) if deadline is not None else None,
             Pools() if pools else None,  # the pool gate answers for every service
             Breakers() if breaker else None,  # passes while nothing calls outside
+            Idempotency() if idempotency else None,  # the gate; a store adds the layer
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:
