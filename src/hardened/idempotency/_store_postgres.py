@@ -59,6 +59,11 @@ class PostgresIdempotencyStore:
 
     kind = "postgres"
     durable = True
+    # What the deadline gate lists for this component (it is registered as one).
+    deadline_usage = (
+        "each round trip within `timeout`; on a hardened PostgresPool, acquire and statements "
+        "also within the request's remaining budget"
+    )
 
     def __init__(
         self,
