@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from examples.payments_api.gateway import derive_key
+from hardened.idempotency import derive_key
 from hardened.testing import RunningServer, run_server
 
 KEYS = {"acme": "sk_test_acme_e2e", "globex": "sk_test_globex_e2e"}
@@ -32,7 +32,8 @@ class Stack:
     ) -> httpx.Response:
         """`POST /payments` as `tenant` with Idempotency-Key `key`."""
         headers = {"Authorization": f"Bearer {KEYS[tenant]}", "Idempotency-Key": key}
-        return httpx.post(f"{self.api.url}/payments", json=dict(body), headers=headers, **kw)
+        url = f"{self.api.url}/payments"
+        return answered(lambda: httpx.post(url, json=dict(body), headers=headers, **kw))
 
     def refund(
         self,
@@ -45,12 +46,12 @@ class Stack:
         """`POST /payments/{id}/refunds` as `tenant`."""
         headers = {"Authorization": f"Bearer {KEYS[tenant]}", "Idempotency-Key": key}
         url = f"{self.api.url}/payments/{payment_id}/refunds"
-        return httpx.post(url, json=body, headers=headers)
+        return answered(lambda: httpx.post(url, json=body, headers=headers))
 
     def get(self, payment_id: str, *, tenant: str = "acme") -> httpx.Response:
         """`GET /payments/{id}` as `tenant`."""
         headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
-        return httpx.get(f"{self.api.url}/payments/{payment_id}", headers=headers)
+        return answered(lambda: httpx.get(f"{self.api.url}/payments/{payment_id}", headers=headers))
 
     def charges(self) -> list[dict[str, Any]]:
         """The processor's ledger."""
@@ -67,16 +68,35 @@ class Stack:
         httpx.post(f"{self.processor.url}/faults", json=knobs).raise_for_status()
 
 
-def answered(call: Callable[[], httpx.Response], *, attempts: int = 20) -> httpx.Response:
-    """`call()` again while it is refused with 503 + Retry-After (a shed request, a breaker),
-    as a client honouring Retry-After would; at most `attempts` calls."""
+def shed(response: httpx.Response) -> bool:
+    """True for the shedder's 503: the process was saturated (a busy test machine), not wrong."""
+    return (
+        response.status_code == 503
+        and response.headers.get("content-type", "").endswith("problem+json")
+        and response.json()["type"].endswith("/load-shed")
+    )
+
+
+def answered(
+    call: Callable[[], httpx.Response],
+    *,
+    attempts: int = 20,
+    refused: Callable[[httpx.Response], bool] = shed,
+) -> httpx.Response:
+    """`call()` again while `refused` says so (by default: shed), pausing as Retry-After asks a
+    client to; at most `attempts` calls."""
     response = call()
     for _ in range(attempts - 1):
-        if response.status_code != 503 or "retry-after" not in response.headers:
+        if not refused(response):
             break
         time.sleep(0.2)
         response = call()
     return response
+
+
+def retryable(response: httpx.Response) -> bool:
+    """Any 503 with Retry-After: shed, breaker open, processor down."""
+    return response.status_code == 503 and "retry-after" in response.headers
 
 
 def new_key() -> str:

@@ -137,13 +137,16 @@ def _dependency(name: str, methods: list[str]) -> dict[str, Any]:
 
 def test_outbound_retries_are_reported_and_an_unkeyed_unsafe_retry_fails() -> None:
     """Each dependency's retries show; one retrying POST without a key fails the gate."""
-    safe = Service("svc", mechanisms=[Outbound([_dependency("processor", ["GET", "PUT"])])])
+    processor = Outbound([_dependency("processor", ["GET", "PUT"])])
+    safe = Service("svc", breaker=False, mechanisms=[processor])  # the fact comes from Outbound
     gate = _gate(safe)
     assert gate["status"] == "pass"
     assert gate["evidence"]["outbound_retries"][0]["unsafe_calls_retried"] == (
         "only with an idempotency key"
     )
-    unsafe = Service("svc", mechanisms=[Outbound([_dependency("ledger", ["GET", "POST"])])])
+    unsafe = Service(
+        "svc", breaker=False, mechanisms=[Outbound([_dependency("ledger", ["GET", "POST"])])]
+    )
     assert _gate(unsafe)["status"] == "fail"
 
 

@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from starlette.routing import Route
 
-from examples.payments_api.auth import ApiKeys, api_keys
+from examples.payments_api.auth import ApiKeys, api_keys, principal
 from examples.payments_api.gateway import Processor, processor_client
 from examples.payments_api.handlers import create_payment, create_refund, get_payment
 from examples.payments_api.openapi import openapi
@@ -29,10 +28,10 @@ from hardened import (
     RetryConfig,
     Service,
     ShutdownConfig,
-    Waiver,
 )
+from hardened.idempotency import Idempotency, PostgresIdempotencyStore
 
-__all__ = ["app", "database", "processor", "service"]
+__all__ = ["app", "database", "keys", "processor", "service"]
 
 # The shutdown gate checks its budget against the grace period and preStop sleep declared here.
 DEPLOYMENT = Path(__file__).parent / "deploy" / "kubernetes" / "deployment.yaml"
@@ -59,6 +58,10 @@ processor = Dependency(
     ),
 )
 
+# Idempotency-Key claims, leases and stored responses live in PostgreSQL beside the payments,
+# so every replica sees every key; keys belong to the tenant of the API key.
+keys = Idempotency(PostgresIdempotencyStore(database), scope=principal)
+
 service = Service(
     "payments-api",
     tier="critical",
@@ -70,19 +73,15 @@ service = Service(
     ],
     deadline=DeadlineConfig(default_timeout=2.0),  # reads; the POST routes have 5 s
     shutdown=ShutdownConfig(manifest=DEPLOYMENT, container="api"),
-    mechanisms=[database, processor],
+    mechanisms=[
+        database,
+        Idempotency(PostgresIdempotencyStore(database), scope=principal),
+        processor,
+    ],
     slos=[
         SLO(name="availability", objective=0.999, description="non-5xx answers"),
         SLO(name="latency", objective=0.99, latency=0.5, description="non-5xx within 500 ms"),
     ],
-    waivers={
-        "idempotency": Waiver(
-            reason="the library's Idempotency-Key layer and PostgreSQL store are not released yet; "
-            "until then the handlers keep their own (tenant, key) rows and derive the "
-            "processor's key from (tenant, key, step), so a retry never charges twice",
-            expires=dt.date(2027, 1, 31),
-        )
-    },
 )
 service.components.register(ApiKeys, api_keys)
 service.components.register(Processor, processor_client(processor))

@@ -8,10 +8,12 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Mapping
 
-from examples.payments_api.problems import Unauthorized
-from hardened import ConfigError
+from starlette.requests import HTTPConnection
 
-__all__ = ["DEMO_KEYS", "ApiKeys", "api_keys"]
+from examples.payments_api.problems import Unauthorized
+from hardened import ConfigError, component
+
+__all__ = ["DEMO_KEYS", "ApiKeys", "api_keys", "principal"]
 
 # What `make run` uses when PAYMENTS_API_KEYS is not set; never a production default.
 DEMO_KEYS = "acme:sk_test_acme_4eC39HqLyjWDarjtT1zdp7dc,globex:sk_test_globex_Zt9w3XkQp2"
@@ -56,3 +58,11 @@ class ApiKeys:
 async def api_keys() -> AsyncIterator[ApiKeys]:
     """The component: the keys in force, read from the environment at start."""
     yield ApiKeys.parse(os.environ.get("PAYMENTS_API_KEYS", ""))
+
+
+def principal(connection: HTTPConnection) -> str | None:
+    """The Idempotency-Key layer's scope: keys belong to the tenant (None: 401 before a claim)."""
+    try:
+        return component(connection, ApiKeys).tenant(connection.headers.get("authorization"))
+    except Unauthorized:
+        return None

@@ -1,13 +1,12 @@
 """The processor as the API calls it: an httpx client whose every request goes through the
 `processor` Dependency (budget → retries with their budget → breaker → bulkhead → attempt
-timeout), each keyed by (tenant, Idempotency-Key, step) so that a retry never charges twice."""
+timeout). Each call carries the key the handler derived from (tenant, Idempotency-Key, step), so
+a retry, ours or the client's, never charges twice."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -17,16 +16,11 @@ import httpx
 
 from examples.payments_api.problems import ProcessorFailed, ProcessorUnavailable
 from hardened import ConfigError, DeadlineExceeded, Dependency, offload, remaining
+from hardened.deadline import httpx_deadline_hook
 
-__all__ = ["Processor", "derive_key", "processor_client"]
+__all__ = ["Processor", "processor_client"]
 
 _DEADLINE_MARGIN_S = 0.1  # what the outbound header keeps back, and then some
-
-
-def derive_key(tenant: str, key: str, step: str) -> str:
-    """The processor's key for one step of one client request: same inputs, same key."""
-    material = json.dumps([tenant, key, step], ensure_ascii=True).encode()
-    return "pay_" + hashlib.sha256(material).hexdigest()
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -89,7 +83,11 @@ def processor_client(
         # Building the transport loads the CA bundle (about 100 ms of blocking work): off the loop.
         inner = await offload(functools.partial(httpx.AsyncHTTPTransport, limits=limits))
         transport = dependency.transport(inner)
-        async with httpx.AsyncClient(base_url=url, transport=transport) as client:
+        # The hook caps each phase (the wait for a pooled connection too) by the budget left.
+        hooks = {"request": [httpx_deadline_hook]}
+        async with httpx.AsyncClient(
+            base_url=url, transport=transport, event_hooks=hooks
+        ) as client:
             yield Processor(client)
 
     return running

@@ -1,9 +1,11 @@
-"""The Idempotency-Key a client sends and the fingerprint of what it was sent with.
+"""The claimed Idempotency-Key of a request and the fingerprint of what it was sent with.
 
-`hardened.idempotency`'s layer, where installed, answers replays, conflicts and in-flight keys
-before the handler runs; the handler keeps its own (tenant, key) rows all the same, because
-they are the recovery point: a retry after a crash between the charge and the answer finds the
-pending row and charges again under the same derived key, which the processor deduplicates.
+`hardened.idempotency`'s layer claims the key before the handler runs and answers replays
+(`Idempotent-Replayed: true`), conflicts (409) and reuse (422) itself. The handlers keep their own
+(tenant, key) rows all the same: they are the recovery point. A retry after a crash between the
+charge and the answer finds the pending row and charges again under the same derived key
+(`downstream_key`), which the processor deduplicates; and a key reused for another body after
+the layer's retention is still refused.
 """
 
 from __future__ import annotations
@@ -14,22 +16,19 @@ from typing import Any
 
 from starlette.requests import Request
 
+from hardened import idempotency_context
 from hardened.errors import IdempotencyKeyInvalid, IdempotencyKeyReused
+from hardened.idempotency import IdempotencyContext
 
-__all__ = ["check_fingerprint", "fingerprint", "idempotency_key"]
-
-MAX_KEY = 255
+__all__ = ["check_fingerprint", "claimed", "fingerprint"]
 
 
-def idempotency_key(request: Request) -> str:
-    """The request's key: required, 1-255 printable ASCII; `IdempotencyKeyInvalid` (400)."""
-    values = request.headers.getlist("idempotency-key")
-    if len(values) != 1:
-        raise IdempotencyKeyInvalid("send exactly one Idempotency-Key header (a UUID is ideal)")
-    key = values[0]
-    if not 1 <= len(key) <= MAX_KEY or not all(" " <= c <= "~" for c in key):
-        raise IdempotencyKeyInvalid("an Idempotency-Key is 1-255 printable ASCII characters")
-    return key
+def claimed(request: Request) -> IdempotencyContext:
+    """The key the layer claimed for this request (the routes are `@idempotent()`)."""
+    context = idempotency_context(request)
+    if context is None:  # only without the layer: the route requires a key all the same
+        raise IdempotencyKeyInvalid("send an Idempotency-Key header (a UUID is ideal)")
+    return context
 
 
 def fingerprint(route: str, fields: dict[str, Any]) -> str:

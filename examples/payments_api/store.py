@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from examples.payments_api.problems import NotFound, NotRefundable, RefundTooLarge
 from examples.payments_api.validation import NewPayment, NewRefund
@@ -26,6 +26,19 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
+
+
+class Statements(Protocol):
+    """A pool or one checked-out connection (inside a transaction)."""
+
+    async def fetchrow(
+        self,
+        query: str,
+        *args: object,
+        timeout: float | None = None,  # noqa: ASYNC109 - asyncpg's per-call timeout
+    ) -> Any: ...
+
+
 SCHEMA = Path(__file__).with_name("schema.sql")
 _SCHEMA_LOCK = 0x7061796D  # one replica creates the tables while the others wait
 
@@ -64,9 +77,9 @@ async def claim_payment(
     return dict(row)
 
 
-async def complete_payment(pool: PostgresPool, payment_id: uuid.UUID, charge_id: str) -> Row:
-    """Mark the payment charged (a no-op when an earlier attempt already did)."""
-    row = await pool.fetchrow(
+async def complete_payment(db: Statements, payment_id: uuid.UUID, charge_id: str) -> Row:
+    """Mark the payment charged (kept as it is when an earlier attempt did)."""
+    row = await db.fetchrow(
         "UPDATE payments SET status = 'succeeded', charge_id = coalesce(charge_id, $2)"
         " WHERE id = $1 RETURNING *",
         payment_id,
@@ -146,9 +159,9 @@ async def reserve_refund(
     return dict(taken), await find_payment(pool, tenant, payment_id)
 
 
-async def complete_refund(pool: PostgresPool, refund_id: uuid.UUID, processor_id: str) -> Row:
+async def complete_refund(db: Statements, refund_id: uuid.UUID, processor_id: str) -> Row:
     """Mark the refund made at the processor."""
-    row = await pool.fetchrow(
+    row = await db.fetchrow(
         "UPDATE refunds SET status = 'succeeded', processor_id = coalesce(processor_id, $2)"
         " WHERE id = $1 RETURNING *",
         refund_id,
