@@ -171,3 +171,21 @@ def test_the_openapi_document_describes_the_routes(stack: Stack) -> None:
         "/payments/{payment_id}",
         "/payments/{payment_id}/refunds",
     }
+
+
+def test_the_same_key_sent_concurrently_charges_once(stack: Stack) -> None:
+    """Five copies of one request at once against a slow processor: one runs, the others get
+    409 + Retry-After while it does; afterwards a replay, and one charge."""
+    key = new_key()
+    stack.faults(latency_s=0.5)
+    try:
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            answers = list(pool.map(lambda _: stack.pay(key), range(5)))
+    finally:
+        stack.faults()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses[0] == 201
+    assert set(statuses) <= {201, 409}
+    assert all("retry-after" in a.headers for a in answers if a.status_code == 409)
+    assert stack.pay(key).headers["idempotent-replayed"] == "true"
+    assert len(stack.charges_for([key])) == 1

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from examples.payments_api.currencies import CURRENCIES
 from examples.payments_api.validation import MAX_AMOUNT, MAX_DESCRIPTION, MAX_REASON, SOURCE_PATTERN
 
 __all__ = ["DOCUMENT", "openapi"]
@@ -97,11 +98,7 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["amount", "currency", "source"],
                 "properties": {
                     "amount": _AMOUNT,
-                    "currency": {
-                        "type": "string",
-                        "pattern": "^[A-Z]{3}$",
-                        "description": "ISO 4217",
-                    },
+                    "currency": {"enum": sorted(CURRENCIES), "description": "ISO 4217"},
                     "source": {"type": "string", "pattern": SOURCE_PATTERN},
                     "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
                 },
