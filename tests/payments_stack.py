@@ -53,19 +53,20 @@ class Stack:
         headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
         return answered(lambda: httpx.get(f"{self.api.url}/payments/{payment_id}", headers=headers))
 
-    def charges(self) -> list[dict[str, Any]]:
-        """The processor's ledger."""
-        charges: list[dict[str, Any]] = httpx.get(f"{self.processor.url}/charges").json()["charges"]
-        return charges
-
     def charges_for(self, keys: list[str], *, tenant: str = "acme") -> list[dict[str, Any]]:
         """Ledger entries made for these client keys (matched by the derived key)."""
-        derived = {derive_key(tenant, key, "charge") for key in keys}
-        return [charge for charge in self.charges() if charge["key"] in derived]
+        return charges_made(self.processor.url, keys, tenant=tenant)
 
     def faults(self, **knobs: Any) -> None:
         """Set the processor's fault knobs (omitted ones reset)."""
         httpx.post(f"{self.processor.url}/faults", json=knobs).raise_for_status()
+
+
+def charges_made(processor: str, keys: list[str], *, tenant: str = "acme") -> list[dict[str, Any]]:
+    """The processor's ledger entries for these client keys (matched by the derived key)."""
+    derived = {derive_key(tenant, key, "charge") for key in keys}
+    ledger: list[dict[str, Any]] = httpx.get(f"{processor}/charges").json()["charges"]
+    return [charge for charge in ledger if charge["key"] in derived]
 
 
 def shed(response: httpx.Response) -> bool:
