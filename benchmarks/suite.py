@@ -12,6 +12,7 @@ def comparisons() -> tuple[Comparison, ...]:
         idempotency_overhead,
         outbound_overhead,
         overload,
+        payments,
         pool_overhead,
         shutdown,
     )
@@ -23,4 +24,5 @@ def comparisons() -> tuple[Comparison, ...]:
         pool_overhead.COMPARISON,
         outbound_overhead.COMPARISON,
         idempotency_overhead.COMPARISON,
+        payments.COMPARISON,
     )

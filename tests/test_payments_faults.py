@@ -25,7 +25,8 @@ def stack(postgres_url: str, tmp_path: Path) -> Iterator[Stack]:
 
 def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Stack) -> None:
     """Every charge made but its answer lost: retries reuse the derived key, the breaker opens
-    into fast 503 + Retry-After, and once healed each payment has exactly one charge."""
+    into fast 503 + Retry-After (the replica degraded, still ready), and once healed each
+    payment has exactly one charge."""
     stack.faults(error_rate=1.0, error_after_charge=True)
     keys: list[str] = []
     fast = None
@@ -41,6 +42,9 @@ def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Sta
             break
     assert fast is not None, "the breaker never opened"
     assert fast < 0.5
+    assert httpx.get(f"{stack.api.url}/readyz").status_code == 200  # degraded, still ready
+    report = httpx.get(f"{stack.api.admin_url}/gates").json()
+    assert {g["name"]: g["status"] for g in report["gates"]}["breaker"] == "warn"
     charged = stack.charges_for(keys)
     assert len(charged) == len({charge["key"] for charge in charged})
     assert any(charge["requests"] > 1 for charge in charged), "no charge was retried"

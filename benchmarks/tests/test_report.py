@@ -73,6 +73,7 @@ def test_every_comparison_is_registered_once_with_a_budget() -> None:
         "pool_overhead",
         "outbound_overhead",
         "idempotency_overhead",
+        "payments",
     ]
     assert all(c.target and 0 < c.budget_seconds <= 300 for c in comparisons())
     assert sum(c.budget_seconds for c in comparisons()) <= 15 * 60
