@@ -170,6 +170,10 @@ def run(ctx: Context) -> Result:
     return _result(ladder, pairs, rounds, seconds)
 
 
+def _connections(count: int) -> str:
+    return f"{count} connection{'s' * (count > 1)}"
+
+
 def _row(load: str, samples: list[dict[str, Any]]) -> dict[str, str]:
     return {
         "load": load,
@@ -188,7 +192,7 @@ def _result(
     rounds: int,
     seconds: float,
 ) -> Result:
-    rows = [_row(f"POST, {s['workers']} connection{'s' * (s['workers'] > 1)}", [s]) for s in ladder]
+    rows = [_row(f"POST, {_connections(s['workers'])}", [s]) for s in ladder]
     rows += [_row(f"{label}, {REPLAY_WORKERS} connections", pairs[label]) for label in pairs]
     held = [s for s in ladder if _holds(s)]
     best = max(held, key=lambda s: s["rps"]) if held else None
@@ -207,7 +211,7 @@ def _result(
         verdict = Verdict.MET if cpu < 1 and p50 < 1 else Verdict.NOT_MET
         detail = (
             f"{best['rps']:.0f} payments/s at p99 {best['p99_s'] * 1e3:.0f} ms "
-            f"({best['workers']} connection{'s' * (best['workers'] > 1)}, SLO p99 ≤ {SLO_P99_S * 1e3:.0f} ms); a replay costs "
+            f"({_connections(best['workers'])}, SLO p99 ≤ {SLO_P99_S * 1e3:.0f} ms); a replay costs "
             f"{cpu:.2f}× the server CPU and {p50:.2f}× the p50 of a first execution"
         )
     notes = [
