@@ -211,8 +211,8 @@ def _result(
         verdict = Verdict.MET if cpu < 1 and p50 < 1 else Verdict.NOT_MET
         detail = (
             f"{best['rps']:.0f} payments/s at p99 {best['p99_s'] * 1e3:.0f} ms "
-            f"({_connections(best['workers'])}, SLO p99 ≤ {SLO_P99_S * 1e3:.0f} ms); a replay costs "
-            f"{cpu:.2f}× the server CPU and {p50:.2f}× the p50 of a first execution"
+            f"({_connections(best['workers'])}, SLO p99 ≤ {SLO_P99_S * 1e3:.0f} ms); "
+            f"a replay costs {cpu:.2f}× the server CPU and {p50:.2f}× the p50 of a first execution"
         )
     notes = [
         f"Ladder: {seconds:.0f} s per step of closed-loop keep-alive connections from the "
