@@ -8,9 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from examples.payments_api.auth import DEMO_KEYS
 from hardened.server._runner import RunConfig, run
@@ -36,17 +37,18 @@ def _postgres() -> Iterator[None]:
         embedded.stop()
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def _ready(url: str, alive: Callable[[], bool]) -> bool:
+    """Poll `url`/readyz until it answers 200 (True) or `alive()` turns False or time is up."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and alive():
         with (
             contextlib.suppress(OSError),
             urllib.request.urlopen(f"{url}/readyz", timeout=1) as answer,  # noqa: S310
         ):
             if answer.status == 200:
-                return
+                return True
         time.sleep(0.1)
-    raise SystemExit(f"the processor did not become ready at {url}")
+    return False
 
 
 @contextlib.contextmanager
@@ -58,22 +60,51 @@ def _processor() -> Iterator[None]:
     port = os.environ.get("PROCESSOR_PORT", "8001")
     command = [sys.executable, "-m", "hardened", "run", "examples.payments_api.processor:app"]
     command += ["--port", port, "--admin-port", str(int(port) + 1000)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # its log still on stderr
+    # Its own session: Ctrl-C reaches the API alone, which drains while the processor it calls
+    # is still up; the processor is stopped after it (its log still goes to stderr).
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     os.environ["PROCESSOR_URL"] = url
     try:
-        _wait_ready(url, process)
+        if not _ready(url, lambda: process.poll() is None):
+            raise SystemExit(f"the processor did not become ready at {url}")
         print(f"processor (stand-in)   {url}  (GET /charges, POST /faults)", flush=True)
         yield
     finally:
-        try:  # a Ctrl-C reached its process group too: it is draining already
-            process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def _foreground() -> Iterator[None]:
+    """On a terminal, take its foreground: Ctrl-C then reaches the API alone (PostgreSQL and
+    the processor were started before, in other groups, and are stopped after it), and `make`
+    waits for the demo and exits with its status, 0 after a clean stop."""
+    if not sys.stdin.isatty():
+        yield
+        return
+    terminal = sys.stdin.fileno()
+    before = os.tcgetpgrp(terminal)
+    tty_output = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background tcsetpgrp
+    try:
+        os.setpgid(0, 0)
+        os.tcsetpgrp(terminal, os.getpgrp())
+    except OSError:  # a session leader, or no job control: leave the terminal as it is
+        signal.signal(signal.SIGTTOU, tty_output)
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.tcsetpgrp(terminal, before)
+        signal.signal(signal.SIGTTOU, tty_output)
 
 
 def _banner(port: int, admin_port: int) -> None:
+    """Once the API answers /readyz: where everything is, the demo key, a curl to paste."""
+    if not _ready(f"http://127.0.0.1:{port}", lambda: True):
+        return  # the start-up failed: its error is on the log, not here
     tenant, _, key = os.environ["PAYMENTS_API_KEYS"].split(",")[0].partition(":")
     api = f"http://127.0.0.1:{port}"
     print(
@@ -96,10 +127,10 @@ def main() -> int:
     os.environ.setdefault("PAYMENTS_API_KEYS", DEMO_KEYS)
     port = int(os.environ.get("PORT", "8000"))
     admin_port = int(os.environ.get("HARDENED_ADMIN_PORT", "9000"))
-    with _postgres(), _processor():
+    with _postgres(), _processor(), _foreground():
         from examples.payments_api.app import service
 
-        _banner(port, admin_port)
+        threading.Thread(target=_banner, args=(port, admin_port), daemon=True).start()
         return run(service, RunConfig(port=port, admin_port=admin_port, log_level="warning"))
 
 
