@@ -93,22 +93,28 @@ async def test_the_acquire_timeout_shrinks_with_the_request_budget(
 async def test_a_slow_pool_does_not_stall_an_unrelated_endpoint(
     pool_server: RunningServer,
 ) -> None:
-    """While the pool is saturated and queued, /fast keeps its unloaded latency."""
+    """While the pool is saturated and queued, /fast keeps its unloaded latency.
 
-    async def latencies(client: httpx.AsyncClient) -> list[float]:
-        return [(await timed_get(client, "/fast"))[1] for _ in range(40)]
+    Three rounds, each unloaded then loaded: a pool that stalled the process would slow every
+    loaded round, while the shared machine's noise spikes only some, so the best loaded round
+    is compared with the unloaded rounds' median.
+    """
 
-    def p99(samples: list[float]) -> float:
+    async def p99_of_fast(client: httpx.AsyncClient) -> float:
+        samples = [(await timed_get(client, "/fast"))[1] for _ in range(30)]
         return statistics.quantiles(samples, n=100)[98]
 
+    unloaded, loaded = [], []
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=pool_server.url, timeout=15, limits=limits) as client:
-        unloaded = p99(await latencies(client))
-        load = [asyncio.create_task(client.get("/hold?seconds=2")) for _ in range(12)]
-        await asyncio.sleep(0.2)
-        loaded = p99(await latencies(client))
-        await asyncio.gather(*load)
-    assert loaded < 5 * unloaded + 0.02, (unloaded, loaded)
+        for _ in range(3):
+            unloaded.append(await p99_of_fast(client))
+            load = [asyncio.create_task(client.get("/hold?seconds=1.5")) for _ in range(12)]
+            await asyncio.sleep(0.2)
+            loaded.append(await p99_of_fast(client))
+            statuses = sorted(response.status_code for response in await asyncio.gather(*load))
+            assert statuses == [200] * 2 + [503] * 10
+    assert min(loaded) < 5 * statistics.median(unloaded) + 0.02, (unloaded, loaded)
 
 
 async def test_a_query_over_the_budget_is_cancelled_on_the_server(

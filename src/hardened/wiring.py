@@ -84,7 +84,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
 
 
 def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
-    anchors = (service, service.app)
+    anchors = {id(service), id(service.app)}
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
@@ -93,8 +93,9 @@ def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleTyp
         if name in names:
             found[name] = module
             continue
-        namespace = getattr(module, "__dict__", {})
-        if any(value is anchor for value in namespace.values() for anchor in anchors):
+        namespace = getattr(module, "__dict__", None)
+        # identity by id(), compared in C: this pass runs over every module at each check
+        if isinstance(namespace, dict) and not anchors.isdisjoint(map(id, namespace.values())):
             found[name] = module
     return [found[name] for name in sorted(found)]
 

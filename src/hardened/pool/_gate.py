@@ -123,10 +123,10 @@ class PoolGate:
                 "behind PgBouncer, max_connections is the server's as PgBouncer forwards it; "
                 "PgBouncer's own pool size is the limit the fleet really shares"
             )
-        idle = [p.name for p in own if p.max_connections is None]
-        if idle:
+        unread = [p.name for p in own if p.max_connections is None]
+        if unread:
             caveats.append(
-                f"max_connections not read for {idle}: it is read from PostgreSQL when a pool "
+                f"max_connections not read for {unread}: it is read from PostgreSQL when a pool "
                 "starts, so the fleet check waits for a serving instance (`/gates`)"
             )
         for pool in own:
