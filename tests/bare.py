@@ -10,16 +10,7 @@ from hardened import Service
 def bare_service(name: str, **kwargs: Any) -> Service:
     """`Service(name, **kwargs)` with each default mechanism turned off."""
     defaults: dict[str, Any] = dict.fromkeys(
-        (
-            "lifecycle",
-            "deadline",
-            "loop",
-            "shutdown",
-            "observe",
-            "shed",
-            "pools",
-            "breaker",
-            "idempotency",
-        )
+        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed")
     )
-    return Service(name, **{**defaults, **kwargs})
+    off = {"breaker": False, "pools": False, "idempotency": False}
+    return Service(name, **{**defaults, **off, **kwargs})

@@ -86,6 +86,23 @@ def test_fast_burn_is_reported_from_the_in_process_budget() -> None:
     assert any("burns its budget" in c for c in gate["caveats"])
 
 
+def test_a_few_errors_on_low_traffic_do_not_make_a_burn_verdict() -> None:
+    """14 requests, 2 errors: a 140x 1 h burn, but below min_bad_requests there is no warning."""
+    clock = FakeClock(start=0.0)
+    slo = SLO(name="a", objective=0.999)
+    service = Service("svc", clock=clock, slos=[slo])
+    metrics = service.observability.metrics
+    assert metrics is not None
+    for second in range(0, 3600, 257):
+        status = 500 if second in (257 * 3, 257 * 9) else 200
+        metrics.record(method="GET", route="/x", status=status, duration=0.01, now=second)
+    clock.advance(3600)
+    gate = _observe(service)
+    assert gate["evidence"]["slos"][0]["burn_rates"]["1h"] > 14.4
+    assert gate["evidence"]["slos"][0]["min_bad_requests"] == slo.min_bad_requests == 10
+    assert not any("burns its budget" in c for c in gate["caveats"])
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

@@ -51,18 +51,41 @@ class DeadlineConsumer:
     deadline_usage: str = ""
 
 
-def consumes_deadline(kind: type[Any], value: Any = None) -> str | None:
-    """How a component uses the budget, from its registered type or its started value."""
+# What a provider's declaration (`provide(T, deadline=...)`) says, as gate evidence.
+DECLARED_USAGE = {
+    "hook": "sends the remaining budget downstream (declared by its provider)",
+    "reads": "caps its calls with remaining() (declared by its provider)",
+}
+
+
+def _sends_budget(value: Any) -> bool:
+    """True for an httpx client whose request hooks include `httpx_deadline_hook`."""
+    hooks = getattr(value, "event_hooks", None)
+    requests = hooks.get("request", ()) if isinstance(hooks, dict) else ()
+    return any(getattr(hook, "__name__", "") == "httpx_deadline_hook" for hook in requests)
+
+
+def consumes_deadline(
+    kind: type[Any], value: Any = None, declared: str | None = None
+) -> str | None:
+    """How a component uses the budget: its provider's declaration, its `deadline_usage`
+    attribute, or an httpx client built with `httpx_deadline_hook`."""
+    if declared in DECLARED_USAGE:
+        return DECLARED_USAGE[declared]
     for candidate in (value, kind):
         usage = getattr(candidate, "deadline_usage", None)
         if isinstance(usage, str) and usage:
             return usage
+    if _sends_budget(value):
+        return "sends the remaining budget downstream (httpx_deadline_hook)"
     return None
 
 
-def makes_calls(kind: type[Any], value: Any = None) -> bool:
-    """False for a component that declares `outbound = False`: it calls nothing per request
-    (process-wide machinery such as the loop monitor), so it has no budget to read."""
+def makes_calls(kind: type[Any], value: Any = None, declared: str | None = None) -> bool:
+    """False for a component that declares `outbound = False` or whose provider declared
+    `deadline="none"`: it calls nothing per request, so it has no budget to read."""
+    if declared == "none":
+        return False
     return all(getattr(candidate, "outbound", True) is not False for candidate in (value, kind))
 
 

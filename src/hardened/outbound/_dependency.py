@@ -23,7 +23,13 @@ from hardened.breaker import (
 )
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.deadline import current_budget, deadline_scope
-from hardened.errors import CircuitOpen, ConfigError, DeadlineExceeded, RejectedError
+from hardened.errors import (
+    CircuitOpen,
+    ConfigError,
+    DeadlineExceeded,
+    DependencyTimeout,
+    RejectedError,
+)
 from hardened.gates import Installer
 from hardened.outbound._classify import is_failure
 from hardened.outbound._config import FAILURE_STATUSES, DependencyConfig
@@ -161,7 +167,7 @@ class Dependency:
                 self._outcome(epoch, "ignored", elapsed, failure=False, now=now)
                 return DeadlineExceeded(f"the request budget ran out while calling {self.name}")
             self._outcome(epoch, "failure", elapsed, failure=True, now=now)
-            return TimeoutError(
+            return DependencyTimeout(
                 f"{self.name} did not answer within {self.config.attempt_timeout} s"
             )
         if is_failure(error, self.config.failure_statuses):

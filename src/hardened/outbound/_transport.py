@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from hardened.deadline import outbound_headers
+from hardened.errors import DependencyTimeout
 from hardened.outbound._classify import FailedResponse
 
 if TYPE_CHECKING:
@@ -64,9 +65,7 @@ class DependencyTransport(httpx.AsyncBaseTransport):
             if not isinstance(response, httpx.Response):
                 raise
             return response
-        except TimeoutError as exc:
-            if isinstance(exc, httpx.TimeoutException) or exc.__class__ is not TimeoutError:
-                raise
+        except DependencyTimeout as exc:  # httpx callers expect httpx's own timeout
             raise httpx.ReadTimeout(str(exc), request=request) from exc
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
