@@ -22,14 +22,15 @@ def hardened(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_json_prints_the_report_and_exits_1_while_gates_fail(repo_root: Path) -> None:
-    """The payments example's report has all eight gates, is valid JSON, and exits 1."""
+def test_check_json_prints_the_report_of_the_payments_example(repo_root: Path) -> None:
+    """The payments example's report has all eight gates, is valid JSON, and exits 0 (every
+    gate passes at its tier; the exit 1 of a broken copy is in test_payments_deploy.py)."""
     result = hardened("check", "examples.payments_api.app:app", "--json", cwd=repo_root)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["service"] == "payments-api"
     assert report["tier"] == "critical"
-    assert report["status"] == "fail"
+    assert report["status"] == "pass"
     assert len(report["gates"]) == 8
 
 
