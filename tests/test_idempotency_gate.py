@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import generate_latest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from hardened import Service, Tier
+from hardened import ConfigError, Dependency, DependencyConfig, Service, Tier
 from hardened.gates import Installer
 from hardened.idempotency import (
     ClaimRequest,
@@ -21,6 +23,7 @@ from hardened.idempotency import (
     idempotent,
     not_idempotent,
 )
+from hardened.retry import RetryConfig
 from hardened.testing import FakeClock
 from tests.apps.idempotency_memory import build, tenant_of
 
@@ -112,42 +115,38 @@ def test_a_route_marked_idempotent_without_a_store_fails() -> None:
     assert any("no store is installed" in c for c in gate["caveats"])
 
 
-class Outbound:
-    """Publishes the breaker gate's per-dependency retry facts, as the outbound layer does."""
+def test_outbound_retries_are_reported_per_dependency() -> None:
+    """Each Dependency's retry policy shows; unsafe calls are retried only with a key."""
+    keyed = Dependency("processor")
+    never = Dependency("ledger", DependencyConfig(retry=RetryConfig(retry_with_key=False)))
+    gate = _gate(Service("svc", mechanisms=[keyed, never]))
+    assert gate["status"] == "pass"
+    retries = {d["name"]: d for d in gate["evidence"]["outbound_retries"]}
+    assert retries["processor"]["unsafe_calls_retried"] == "only with an idempotency key"
+    assert retries["processor"]["attempts"] == 3
+    assert retries["processor"]["jitter"] == "full"
+    assert retries["ledger"]["unsafe_calls_retried"] == "never"
+    assert "POST" not in retries["ledger"]["retried_methods"]
+
+
+class CustomOutbound:
+    """An outbound layer of a team's own that publishes the same retry facts."""
 
     def __init__(self, dependencies: list[dict[str, Any]]) -> None:
         self.dependencies = dependencies
 
     def install(self, service: Installer) -> None:
-        """Offer the fact."""
+        """Offer the fact the idempotency gate reads."""
         service.publish_fact("breaker.dependencies", lambda: self.dependencies)
 
 
-def _dependency(name: str, methods: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "attempts": 3,
-        "jitter": "full",
-        "budget": {"ratio": 0.2, "min_per_second": 3, "window_s": 10.0},
-        "retry_methods": methods,
-        "unsafe_retry": "with_key",
-        "idempotency_header": "Idempotency-Key",
-    }
-
-
-def test_outbound_retries_are_reported_and_an_unkeyed_unsafe_retry_fails() -> None:
-    """Each dependency's retries show; one retrying POST without a key fails the gate."""
-    processor = Outbound([_dependency("processor", ["GET", "PUT"])])
-    safe = Service("svc", breaker=False, mechanisms=[processor])  # the fact comes from Outbound
-    gate = _gate(safe)
-    assert gate["status"] == "pass"
-    assert gate["evidence"]["outbound_retries"][0]["unsafe_calls_retried"] == (
-        "only with an idempotency key"
-    )
-    unsafe = Service(
-        "svc", breaker=False, mechanisms=[Outbound([_dependency("ledger", ["GET", "POST"])])]
-    )
-    assert _gate(unsafe)["status"] == "fail"
+def test_an_outbound_layer_retrying_post_without_a_key_fails_the_gate() -> None:
+    """A dependency whose retried methods include POST fails the gate, named."""
+    unsafe = {"name": "legacy", "attempts": 3, "retry_methods": ["GET", "POST"]}
+    service = Service("svc", breaker=False, mechanisms=[CustomOutbound([unsafe])])
+    gate = _gate(service)
+    assert gate["status"] == "fail"
+    assert any("'legacy' retries ['POST']" in c for c in gate["caveats"])
 
 
 async def test_claims_replays_and_conflicts_are_exported_as_metrics() -> None:
@@ -180,3 +179,18 @@ async def test_stuck_in_progress_keys_show_by_age_after_the_reaper_runs(
     assert state["in_progress_keys"] == 1
     assert state["in_progress_older_than_lease"] == 1
     assert state["in_progress_older_than_10_leases"] == 1
+
+
+def test_bad_configuration_is_refused_when_it_is_built() -> None:
+    """Wrong types, replaying Set-Cookie, a store without a principal scope, a bare exemption."""
+    attempts: list[Callable[[], object]] = [
+        lambda: IdempotencyConfig(lease="5"),  # type: ignore[arg-type]
+        lambda: IdempotencyConfig(replayed_headers=frozenset({"Set-Cookie"})),
+        lambda: IdempotencyConfig(lease=60, retention=30),
+        lambda: Idempotency(MemoryIdempotencyStore()),
+        lambda: not_idempotent(" "),
+        lambda: PostgresIdempotencyStore(lambda: None, table="keys; DROP TABLE x"),  # type: ignore[arg-type,return-value]
+    ]
+    for attempt in attempts:
+        with pytest.raises(ConfigError):
+            attempt()

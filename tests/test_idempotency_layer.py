@@ -6,9 +6,19 @@ import asyncio
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
 
-from hardened.idempotency import IdempotencyConfig, MemoryIdempotencyStore, derive_key
-from tests.apps.idempotency_memory import Effects, build
+from hardened import Service
+from hardened.idempotency import (
+    Idempotency,
+    IdempotencyConfig,
+    MemoryIdempotencyStore,
+    derive_key,
+    idempotent,
+)
+from tests.apps.idempotency_memory import Effects, build, tenant_of
 
 A = {"Authorization": "Bearer tenant-a"}
 B = {"Authorization": "Bearer tenant-b"}
@@ -151,6 +161,20 @@ async def test_a_handler_that_raises_releases_the_key() -> None:
     assert effects.failures == 2
 
 
+async def test_a_429_is_not_stored_and_the_retry_runs() -> None:
+    """A transient 429 releases the key: the retry executes and its 201 is what is kept."""
+    client, effects = _client()
+    async with client:
+        first = await client.post("/busy", content=b"x", headers=_keyed("k"))
+        retry = await client.post("/busy", content=b"x", headers=_keyed("k"))
+        replay = await client.post("/busy", content=b"x", headers=_keyed("k"))
+    assert first.status_code == 429
+    assert retry.status_code == 201
+    assert "idempotent-replayed" not in retry.headers
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert effects.failures == 2
+
+
 async def test_a_deterministic_4xx_is_stored_and_replayed() -> None:
     """A 400 from the handler is a final answer: the retry replays it without running."""
     client, effects = _client()
@@ -238,3 +262,30 @@ def test_downstream_keys_differ_by_tenant_key_and_step_and_never_change() -> Non
         == 3
     )
     assert derive_key("a", "bc", "d") != derive_key("ab", "c", "d")
+
+
+async def test_a_protected_route_under_a_mount_is_keyed_by_its_full_template() -> None:
+    """Under a Mount the route is found, replays work, and another path parameter is a 422."""
+    calls: list[str] = []
+
+    @idempotent()
+    async def refund(request: Request) -> Response:
+        calls.append(request.path_params["payment"])
+        return PlainTextResponse("refunded", status_code=201)
+
+    routes = [Mount("/v1", routes=[Route("/payments/{payment}/refund", refund, methods=["POST"])])]
+    service = Service(
+        "mounted",
+        routes=routes,
+        mechanisms=[Idempotency(MemoryIdempotencyStore(), scope=tenant_of)],
+        shed=None,
+    )
+    transport = httpx.ASGITransport(app=service)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.post("/v1/payments/12/refund", content=b"3", headers=_keyed("r"))
+        again = await client.post("/v1/payments/12/refund", content=b"3", headers=_keyed("r"))
+        other = await client.post("/v1/payments/123/refund", content=b"", headers=_keyed("r"))
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422
+    assert calls == ["12"]

@@ -9,10 +9,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
+from hardened import Service, route_timeout
 from hardened.idempotency import (
     ClaimRequest,
+    Idempotency,
     IdempotencyConfig,
     IdempotencyContext,
     IdempotencyLeaseLost,
@@ -22,8 +26,9 @@ from hardened.idempotency import (
     Replay,
     StoredResponse,
     Ticket,
+    idempotent,
 )
-from tests.apps.idempotency_memory import build
+from tests.apps.idempotency_memory import build, tenant_of
 
 RESPONSE = StoredResponse(201, (("location", "/orders/1"),), b'{"order":1}')
 
@@ -202,3 +207,32 @@ async def test_an_unreachable_store_is_503_and_the_handler_does_not_run(pool: as
     assert answer.headers["retry-after"] == "3"
     assert answer.json()["type"].endswith("/idempotency-store-unavailable")
     assert effects.orders == []
+
+
+async def test_a_request_cut_by_its_deadline_gives_its_key_back(pool: asyncpg.Pool) -> None:
+    """The 504 of a spent budget releases the key: the retry runs instead of meeting a 409."""
+    runs: list[float] = []
+
+    @route_timeout(0.3)
+    @idempotent()
+    async def slow(request: Request) -> Response:
+        runs.append(float(request.headers["x-sleep"]))
+        await asyncio.sleep(runs[-1])
+        return PlainTextResponse("done", status_code=201)
+
+    store = PostgresIdempotencyStore(pool, table=f"idem_{uuid.uuid4().hex[:12]}")
+    await store.start()
+    service = Service(
+        "deadline",
+        routes=[Route("/slow", slow, methods=["POST"])],
+        mechanisms=[Idempotency(store, scope=tenant_of)],
+        shed=None,
+    )
+    headers = {"Authorization": "Bearer a", "Idempotency-Key": "k"}
+    transport = httpx.ASGITransport(app=service)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        cut = await client.post("/slow", content=b"x", headers={**headers, "X-Sleep": "5"})
+        retry = await client.post("/slow", content=b"x", headers={**headers, "X-Sleep": "0"})
+    assert cut.status_code == 504
+    assert retry.status_code == 201
+    assert runs == [5.0, 0.0]

@@ -162,3 +162,17 @@ async def test_a_handler_slower_than_the_lease_keeps_its_key_by_heartbeat(
     assert duplicate.status_code == 409
     assert first.status_code == 201
     assert await _effects(postgres_url, key) == ["tenant-a"]
+
+
+async def test_a_handler_that_raises_releases_its_key_at_once(
+    servers: list[RunningServer], postgres_url: str
+) -> None:
+    """A 500 leaves no stuck key: the immediate retry on another process executes."""
+    key = uuid.uuid4().hex
+    async with httpx.AsyncClient(timeout=10) as client:
+        failed = await _post(client, servers[0], key, **{"X-Fail": "raise"})
+        retried = await _post(client, servers[1], key)
+    assert failed.status_code == 500
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert await _effects(postgres_url, key) == ["tenant-a"]

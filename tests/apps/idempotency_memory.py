@@ -74,6 +74,12 @@ def build(
         return PlainTextResponse("ok", status_code=201)
 
     @idempotent()
+    async def busy(request: Request) -> Response:
+        effects.failures += 1
+        status = 429 if effects.failures == 1 else 201
+        return PlainTextResponse("try later" if status == 429 else "done", status_code=status)
+
+    @idempotent()
     async def reject(request: Request) -> Response:
         effects.failures += 1
         return PlainTextResponse("unknown currency", status_code=400)
@@ -108,6 +114,7 @@ def build(
             Route("/orders/{order}/cancel", cancel_order, methods=["POST"]),
             Route("/fail", fail, methods=["POST"]),
             Route("/reject", reject, methods=["POST"]),
+            Route("/busy", busy, methods=["POST"]),
             Route("/notes", note, methods=["POST"]),
             Route("/payments", pay, methods=["POST"]),
             Route("/webhook", webhook, methods=["POST"]),

@@ -2,7 +2,8 @@
 
 Each executed order inserts one row into ``idem_effects`` in the same transaction that stores
 its response. Request headers steer the handler without changing the fingerprint:
-``X-Delay`` (seconds to sleep first) and ``X-Crash`` (``after-claim``: SIGKILL before any
+``X-Delay`` (seconds to sleep first), ``X-Fail: raise`` (an exception before any write) and
+``X-Crash`` (``after-claim``: SIGKILL before any
 write; ``after-complete``: SIGKILL once the transaction committed, before the response).
 ``IDEM_LEASE`` sets the lease; ``IDEM_LAYER=off`` serves the same route without the layer.
 """
@@ -67,6 +68,8 @@ async def create_order(request: Request) -> Response:
     if delay:
         await asyncio.sleep(delay)
     _crash_if(request, "after-claim")
+    if request.headers.get("x-fail") == "raise":
+        raise RuntimeError("the handler failed before writing anything")
     context = idempotency_context(request)
     pool = component(request, asyncpg.Pool)
     async with pool.acquire() as conn, conn.transaction():

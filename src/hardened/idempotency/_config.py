@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 from hardened.routes import mark_endpoint
 
@@ -58,6 +59,7 @@ class IdempotencyConfig:
     fingerprint_secret: bytes | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name in ("lease", "retention", "retry_after", "reap_interval"):
             _seconds(name, getattr(self, name))
         if self.retention < self.lease:

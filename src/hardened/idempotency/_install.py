@@ -69,7 +69,6 @@ class Idempotency:
             scope_of=self.scope,
             routes_of=service.app,
             stats=self.stats,
-            clock=service.clock,
         )
         service.add_layer(self.layer)
         service.components.register(type(self.store), self._running)

@@ -10,6 +10,7 @@ so a crash after the completion still leaves the client a replay.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,6 @@ from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hardened.clock import Clock
 from hardened.errors import (
     BodyTooLarge,
     HardenedError,
@@ -69,13 +69,11 @@ class IdempotencyLayer:
         scope_of: ScopeOf,
         routes_of: ASGIApp,
         stats: IdempotencyStats,
-        clock: Clock,
     ) -> None:
         self.config = config
         self.store = store
         self.scope_of = scope_of
         self.stats = stats
-        self.clock = clock
         self.routes = RouteOverrides(routes_of, IDEMPOTENCY_ATTRIBUTE)
         self._templates = [
             (compile_path(template)[0], template, policy)
@@ -205,8 +203,19 @@ class IdempotencyLayer:
         scope[SCOPE_KEY] = IdempotencyContext(
             ticket, self.store, retention=config.retention, allowed=config.replayed_headers
         )
-        capture = Capture(send, ticket, self.store, config, self.stats)
         beat = Heartbeat(self.store, ticket, config.lease)
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                beat.stop()
+                await self._release(ticket)
+
+        capture = Capture(
+            send, ticket=ticket, store=self.store, config=config, stats=self.stats, release=release
+        )
         sent = False
 
         async def replay_receive() -> Message:
@@ -219,17 +228,20 @@ class IdempotencyLayer:
         try:
             await app(scope, replay_receive, capture)
         except BaseException:
-            beat.stop()
-            await self._release(ticket)
+            await release()
             raise
-        beat.stop()
+        finally:
+            beat.stop()
         if not capture.stored and not ticket.completed:
-            await self._release(ticket)
+            await release()
 
     async def _release(self, ticket: Ticket) -> None:
         """Give the key back, even when this request is being cancelled."""
         self.stats.releases += 1
-        task = asyncio.ensure_future(self._release_quietly(ticket))
+        # A fresh context: the release outlives the request's budget (a spent deadline must
+        # not keep the key from being given back).
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._release_quietly(ticket), context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.shield(task)

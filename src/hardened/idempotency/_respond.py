@@ -4,7 +4,9 @@ the replay of a stored response."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Message, Send
 
@@ -29,11 +31,13 @@ async def replay(send: Send, response: StoredResponse) -> None:
 
 class Capture:
     """The `send` a claimed handler gets: a storable response is held, stored (fenced), then
-    sent; anything else, or a body past `max_stored_body`, goes out as it comes."""
+    sent; anything else, or a body past `max_stored_body`, goes out as it comes, once the key
+    is released (so a client retrying the moment it sees a 5xx finds the key free)."""
 
     __slots__ = (
         "_chunks",
         "_config",
+        "_release",
         "_send",
         "_size",
         "_start",
@@ -46,12 +50,15 @@ class Capture:
     def __init__(
         self,
         send: Send,
+        *,
         ticket: Ticket,
         store: IdempotencyStore,
         config: IdempotencyConfig,
         stats: IdempotencyStats,
+        release: Callable[[], Awaitable[None]],
     ) -> None:
         self._send = send
+        self._release = release
         self._ticket = ticket
         self._store = store
         self._config = config
@@ -69,6 +76,8 @@ class Capture:
                 return
             if storable(message["status"]):  # completed in the handler's transaction
                 self.stored = True
+            elif not self._ticket.completed:
+                await self._release()
             await self._send(message)
             return
         if kind != "http.response.body" or self._start is None:
@@ -85,6 +94,7 @@ class Capture:
                 self._ticket.request.method,
                 self._ticket.request.route,
             )
+            await self._release()
             await self._flush(more=more)
         elif not more:
             await self._complete()
@@ -138,7 +148,9 @@ class Heartbeat:
 
     def _fire(self) -> None:
         self._handle = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        # Outside the request's context: renewing the lease is not bounded by its budget.
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
         while not self._ticket.completed:

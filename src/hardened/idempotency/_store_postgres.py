@@ -16,7 +16,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from hardened.errors import ConfigError
+from hardened.deadline import remaining
+from hardened.errors import ConfigError, DeadlineExceeded
 from hardened.idempotency import _sql
 from hardened.idempotency._store import (
     Census,
@@ -49,7 +50,8 @@ def _changed(status: str) -> bool:
 
 class PostgresIdempotencyStore:
     """Durable keys on PostgreSQL. `pool` is the pool itself or a callable returning it once
-    the service has started; `timeout` bounds each of the store's own round trips.
+    the service has started; `timeout` bounds each of the store's own round trips (lowered by
+    the request's remaining budget; a round trip the budget cut is `DeadlineExceeded`, 504).
 
     `flush_claims=False` (the default) commits a claim without waiting for its WAL flush: the
     claim is visible to every replica at once, and any later durable commit (the completion,
@@ -59,11 +61,7 @@ class PostgresIdempotencyStore:
 
     kind = "postgres"
     durable = True
-    # What the deadline gate lists for this component (it is registered as one).
-    deadline_usage = (
-        "each round trip within `timeout`; on a hardened PostgresPool, acquire and statements "
-        "also within the request's remaining budget"
-    )
+    deadline_usage = "each round trip bounded by min(timeout, the request's remaining budget)"
 
     def __init__(
         self,
@@ -111,17 +109,41 @@ class PostgresIdempotencyStore:
                         await raw.execute(step)
                         await raw.execute(_sql.SET_VERSION, self.table, number)
 
-    async def _execute(self, query: str, *args: object, connection: Any = None) -> str:
+    def _bound(self, *, budget: bool = True) -> tuple[float, bool]:
+        """Seconds a round trip may take now, and whether the request's budget bounds it
+        (clean-up work, a heartbeat or a release, is bounded by `timeout` alone)."""
+        left = remaining() if budget else None
+        if left is None or left >= self.timeout:
+            return self.timeout, False
+        if left <= 0:
+            raise DeadlineExceeded("no time left for the idempotency store")
+        return left, True
+
+    async def _execute(
+        self, query: str, *args: object, connection: Any = None, budget: bool = True
+    ) -> str:
         if connection is not None:
             status: str = await connection.execute(query, *args)
             return status
-        async with asyncio.timeout(self.timeout), self._source().acquire() as conn:
-            result: str = await conn.execute(query, *args)
-            return result
+        seconds, by_budget = self._bound(budget=budget)
+        try:
+            async with asyncio.timeout(seconds), self._source().acquire() as conn:
+                result: str = await conn.execute(query, *args)
+                return result
+        except TimeoutError as exc:
+            if by_budget:
+                raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
+            raise
 
     async def _fetchrow(self, query: str, *args: object) -> Any:
-        async with asyncio.timeout(self.timeout), self._source().acquire() as conn:
-            return await conn.fetchrow(query, *args)
+        seconds, by_budget = self._bound()
+        try:
+            async with asyncio.timeout(seconds), self._source().acquire() as conn:
+                return await conn.fetchrow(query, *args)
+        except TimeoutError as exc:
+            if by_budget:
+                raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
+            raise
 
     async def claim(self, request: ClaimRequest, *, lease: float, retention: float) -> Outcome:
         """One atomic statement claims the key or returns the row that refused it."""
@@ -168,7 +190,10 @@ class PostgresIdempotencyStore:
 
     async def heartbeat(self, ticket: Ticket, *, lease: float) -> bool:
         """Extend the lease while the token still holds it."""
-        return _changed(await self._execute(self.sql.heartbeat, ticket.id, ticket.token, lease))
+        status = await self._execute(
+            self.sql.heartbeat, ticket.id, ticket.token, lease, budget=False
+        )
+        return _changed(status)
 
     async def complete(
         self,
@@ -195,7 +220,7 @@ class PostgresIdempotencyStore:
 
     async def release(self, ticket: Ticket) -> None:
         """Delete the key while no recovery point was recorded, else clear its lease."""
-        await self._execute(self.sql.release, ticket.id, ticket.token)
+        await self._execute(self.sql.release, ticket.id, ticket.token, budget=False)
 
     async def reach(self, ticket: Ticket, point: str, *, connection: Any = None) -> bool:
         """Record a recovery point (fenced)."""
@@ -209,7 +234,8 @@ class PostgresIdempotencyStore:
 
     async def reap(self, *, batch: int) -> int:
         """Delete up to `batch` expired, unleased keys."""
-        return int((await self._execute(self.sql.reap, batch)).rsplit(" ", 1)[-1])
+        status = await self._execute(self.sql.reap, batch, budget=False)
+        return int(status.rsplit(" ", 1)[-1])
 
     async def census(self, *, lease: float) -> Census:
         """In-progress keys by age, on the database's clock."""
