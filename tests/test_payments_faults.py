@@ -82,7 +82,10 @@ def test_a_hanging_processor_is_cut_at_the_attempt_timeout_within_the_budget(sta
         timeout=30,
     )
     elapsed = time.monotonic() - began
-    assert short.status_code == 504, short.text
+    # 504 when the budget ran out during an attempt; 503 when the first attempt's cut left too
+    # little of it for a retry. Either way the answer comes inside the caller's budget.
+    assert short.status_code in {503, 504}, short.text
+    assert short.headers["content-type"] == "application/problem+json"
     assert elapsed < 1.5 + 0.5
 
     stack.faults()

@@ -23,6 +23,11 @@ __all__ = ["Processor", "processor_client"]
 _DEADLINE_MARGIN_S = 0.1  # what the outbound header keeps back, and then some
 
 
+def _budget_spent() -> bool:
+    left = remaining()
+    return left is not None and left <= _DEADLINE_MARGIN_S
+
+
 def _retry_after(response: httpx.Response) -> float:
     try:
         return max(1.0, float(response.headers.get("retry-after", "1")))
@@ -51,11 +56,15 @@ class Processor:
         try:
             response = await self._client.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.TransportError as exc:
+            if _budget_spent():  # the client's phase timeouts are capped by the budget too
+                raise DeadlineExceeded(
+                    "the request's budget ran out calling the processor"
+                ) from exc
             raise ProcessorUnavailable(
                 f"no answer from the processor ({type(exc).__name__})", retry_after=1.0
             ) from exc
         status = response.status_code
-        if status == 504 and (remaining() or 0.0) <= _DEADLINE_MARGIN_S:
+        if status == 504 and _budget_spent():
             # The processor's copy of our budget (X-Request-Timeout) ran out: so did ours.
             raise DeadlineExceeded("the request's budget ran out at the processor")
         if status in (408, 429) or status >= 500:
