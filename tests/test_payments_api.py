@@ -137,8 +137,7 @@ INVALID_BODIES: list[tuple[bytes, int]] = [
 def test_every_invalid_payment_body_is_a_4xx_problem(
     stack: Stack, body: bytes, status: int
 ) -> None:
-    """Malformed JSON is 400, a bad field 422, a body past the limit 413 (problem+json all), and
-    nothing is charged."""
+    """Bad JSON 400, a bad field 422, a body past the limit 413, all problem+json; no charge."""
     key = new_key()
     headers = {"Authorization": f"Bearer {KEYS['acme']}", "Idempotency-Key": key}
     url = f"{stack.api.url}/payments"
@@ -174,8 +173,7 @@ def test_the_openapi_document_describes_the_routes(stack: Stack) -> None:
 
 
 def test_the_same_key_sent_concurrently_charges_once(stack: Stack) -> None:
-    """Five copies of one request at once against a slow processor: one runs, the others get
-    409 + Retry-After while it does; afterwards a replay, and one charge."""
+    """One key sent five times at once: one runs, the rest 409 + Retry-After; one charge."""
     key = new_key()
     stack.faults(latency_s=0.5)
     try:

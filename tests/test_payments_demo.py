@@ -92,8 +92,7 @@ def _post(argv: list[str]) -> httpx.Response:
 
 
 def test_make_run_serves_the_printed_curl_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    """The banner's curl creates a payment (201, then a replay); Ctrl-C on the terminal drains
-    the API, stops the processor and PostgreSQL, make exits 0 and no server is left listening."""
+    """The printed curl pays (then replays); Ctrl-C stops everything and make exits 0."""
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")

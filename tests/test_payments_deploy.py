@@ -61,8 +61,7 @@ def test_the_schema_check_catches_a_misspelt_field(tmp_path: Path) -> None:
 
 
 def test_probes_ports_and_prestop_match_the_service() -> None:
-    """Probes on /readyz and /livez; the public Service exposes http only; one preStop sleep and
-    no in-app delay; the PDB selects the Deployment's pods."""
+    """Probes on the real paths, admin port unexposed, preStop without in-app delay, PDB fits."""
     deployment = _kind("Deployment")
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]

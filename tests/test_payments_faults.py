@@ -24,9 +24,7 @@ def stack(postgres_url: str, tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Stack) -> None:
-    """Every charge made but its answer lost: retries reuse the derived key, the breaker opens
-    into fast 503 + Retry-After (the replica degraded, still ready), and once healed each
-    payment has exactly one charge."""
+    """Processor failing: retries keep one key, the breaker gives fast 503s; one charge each."""
     stack.faults(error_rate=1.0, error_after_charge=True)
     keys: list[str] = []
     fast = None
@@ -58,8 +56,7 @@ def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Sta
 
 
 def test_a_hanging_processor_is_cut_at_the_attempt_timeout_within_the_budget(stack: Stack) -> None:
-    """Each attempt is cut at 1 s; the answer is a 503 + Retry-After inside the 5 s budget; a
-    caller's shorter budget (X-Request-Timeout) is honoured; after the hang, one charge."""
+    """Processor hanging: attempts cut at 1 s, answers within each budget; one charge."""
     stack.faults(hang=True)
     key = new_key()
     began = time.monotonic()
