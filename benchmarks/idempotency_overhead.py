@@ -1,7 +1,7 @@
 """Idempotency overhead: a keyed POST through the layer against the same POST without it.
 
 Two `hardened run` servers on one real PostgreSQL serve the same handler (one INSERT in a
-transaction on an asyncpg pool); one has the Idempotency-Key layer, whose claim is one extra
+transaction on a `PostgresPool`); one has the Idempotency-Key layer, whose claim is one extra
 round trip and whose completion joins the handler's transaction. Every request carries a new
 key, so each one is a claim and a stored response (no replay). Closed-loop workers on
 keep-alive connections drive each server in turn, rounds alternating direction; the figures
@@ -52,9 +52,11 @@ COLUMNS = [
     "variant",
     "server CPU µs/request",
     "× without (CPU, paired)",
+    "× without (CPU, best rounds)",
     "p50 ms",
     "p99 ms",
     "× without (p50, paired)",
+    "× without (p50, best rounds)",
     "req/s",
 ]
 
@@ -82,22 +84,29 @@ async def _prepare(url: str) -> None:
 
 
 async def _worker(port: int, until: float, latencies: list[float], failures: list[int]) -> None:
+    """Keyed POSTs on one keep-alive connection, reopened when the server closes it."""
+    body = b'{"item":"book","qty":1}'
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
         while time.perf_counter() < until:
-            body = b'{"item":"book","qty":1}'
             head = (
                 f"POST /orders HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nAuthorization: Bearer bench\r\n"
                 f"Idempotency-Key: {uuid.uuid4().hex}\r\n\r\n"
             )
             started = time.perf_counter()
-            writer.write(head.encode() + body)
-            status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            await reader.readexactly(int(headers.get("content-length", "0")))
+            try:
+                writer.write(head.encode() + body)
+                status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
+                await reader.readexactly(int(headers.get("content-length", "0")))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                status, headers = 0, {"connection": "close"}
             latencies.append(time.perf_counter() - started)
             if status != 201:
                 failures.append(status)
+            if headers.get("connection", "").lower() == "close":
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, port)
     finally:
         writer.close()
 
@@ -128,8 +137,8 @@ def _measure(server: Server, seconds: float) -> dict[str, Any]:
 
 def run(ctx: Context) -> Result:
     """Interleaved rounds against both servers on one PostgreSQL."""
-    rounds = ctx.rounds(8)
-    seconds = ctx.seconds(2.0, 1.0)
+    rounds = ctx.rounds(12)
+    seconds = ctx.seconds(1.5, 1.0)
     samples: dict[str, list[dict[str, Any]]] = {spec.label: [] for spec in VARIANTS}
     with _postgres(ctx.log_dir) as url:
         asyncio.run(_prepare(url))
@@ -156,52 +165,64 @@ def run(ctx: Context) -> Result:
     return _result(samples, rounds, seconds)
 
 
+def _column(runs: list[dict[str, Any]], name: str) -> list[float]:
+    return [s[name] for s in runs]
+
+
 def _result(samples: dict[str, list[dict[str, Any]]], rounds: int, seconds: float) -> Result:
     base = samples[WITHOUT]
     rows = []
     ratios: dict[str, dict[str, float]] = {}
     for spec in VARIANTS:
         runs = samples[spec.label]
-        cpu_ratio = spread(
-            paired_ratios(
-                [s["cpu_us_per_request"] for s in base], [s["cpu_us_per_request"] for s in runs]
-            )
-        )
-        p50_ratio = spread(paired_ratios([s["p50_s"] for s in base], [s["p50_s"] for s in runs]))
-        ratios[spec.label] = {"cpu": cpu_ratio.median, "p50": p50_ratio.median}
+        cpu = _column(runs, "cpu_us_per_request")
+        p50 = _column(runs, "p50_s")
+        cpu_ratio = spread(paired_ratios(_column(base, "cpu_us_per_request"), cpu))
+        p50_ratio = spread(paired_ratios(_column(base, "p50_s"), p50))
+        ratios[spec.label] = {
+            "cpu": cpu_ratio.median,
+            "p50": p50_ratio.median,
+            "cpu_best": min(cpu) / min(_column(base, "cpu_us_per_request")),
+            "p50_best": min(p50) / min(_column(base, "p50_s")),
+        }
         failures = sum(s["failures"] for s in runs)
         rows.append(
             {
                 "variant": spec.label if not failures else f"{spec.label} ({failures} non-201)",
-                "server CPU µs/request": spread([s["cpu_us_per_request"] for s in runs]).fmt(1),
+                "server CPU µs/request": spread(cpu).fmt(1),
                 "× without (CPU, paired)": cpu_ratio.fmt(2),
-                "p50 ms": spread([s["p50_s"] for s in runs]).fmt(2, 1e3),
-                "p99 ms": spread([s["p99_s"] for s in runs]).fmt(2, 1e3),
+                "× without (CPU, best rounds)": f"{ratios[spec.label]['cpu_best']:.2f}",
+                "p50 ms": spread(p50).fmt(2, 1e3),
+                "p99 ms": spread(_column(runs, "p99_s")).fmt(2, 1e3),
                 "× without (p50, paired)": p50_ratio.fmt(2),
-                "req/s": spread([s["rps"] for s in runs]).fmt(0),
+                "× without (p50, best rounds)": f"{ratios[spec.label]['p50_best']:.2f}",
+                "req/s": spread(_column(runs, "rps")).fmt(0),
             }
         )
-    cpu, p50 = ratios[WITH]["cpu"], ratios[WITH]["p50"]
-    if math.isnan(cpu) or math.isnan(p50):
+    mine = ratios[WITH]
+    if math.isnan(mine["cpu"]) or math.isnan(mine["p50"]):
         verdict, detail = Verdict.NOT_MET, "no measurement"
     else:
-        met = cpu <= TARGET_RATIO and p50 <= TARGET_RATIO
+        met = mine["cpu"] <= TARGET_RATIO and mine["p50"] <= TARGET_RATIO
         verdict = Verdict.MET if met else Verdict.NOT_MET
         detail = (
-            f"with/without the layer: server CPU {cpu:.2f}×, p50 latency {p50:.2f}× "
-            f"(target ≤ {TARGET_RATIO:.1f}× each)"
+            f"with/without the layer, median of paired rounds: server CPU {mine['cpu']:.2f}×, "
+            f"p50 latency {mine['p50']:.2f}× (target ≤ {TARGET_RATIO:.1f}× each); best round "
+            f"against best round: CPU {mine['cpu_best']:.2f}×, p50 {mine['p50_best']:.2f}×"
         )
     notes = [
         f"{rounds} rounds × {seconds:.0f} s per variant, {WORKERS} closed-loop keep-alive "
         "connections from the harness (raw asyncio), a new Idempotency-Key on every request; "
-        "both servers under `hardened run` with the default stack, one asyncpg pool each "
+        "both servers under `hardened run` with the default stack, one `PostgresPool` each "
         "(max 8) on the same PostgreSQL (DATABASE_URL or an embedded server).",
         "Round trips to PostgreSQL per request: without the layer BEGIN, INSERT, COMMIT and "
-        "the pool's reset when the connection goes back (4); with it, the claim and its "
-        "connection's reset before the handler, and the fenced completion UPDATE inside the "
-        "handler's transaction (`complete_in`) (7). The claim commits without waiting for its "
-        "WAL flush (the handler's commit flushes it), so only the handler's commit waits for "
-        "the disk.",
+        "the pool's reset when the connection goes back (4); with it, the claim on the "
+        "connection the handler then uses (`@idempotent(transaction=True)`) and the fenced "
+        "completion UPDATE inside the handler's transaction (`complete_in`) (6). The claim "
+        "commits without waiting for its WAL flush (the handler's commit flushes it), so only "
+        "the handler's commit waits for the disk.",
+        "On a shared machine a round can land on a burst of other work: the paired median is "
+        "the verdict, the best round of each variant against the other's is the floor.",
         "CPU = user + system time of the server process over the run, per request answered; "
         "ratios are paired per round, then the median; spread = min–max over rounds.",
     ]

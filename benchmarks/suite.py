@@ -21,8 +21,8 @@ def comparisons() -> tuple[Comparison, ...]:
         edge_overhead.COMPARISON,
         overload.COMPARISON,
         shutdown.COMPARISON,
-        pool_overhead.COMPARISON,
         outbound_overhead.COMPARISON,
+        pool_overhead.COMPARISON,
         idempotency_overhead.COMPARISON,
         payments.COMPARISON,
     )

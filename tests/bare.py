@@ -12,5 +12,6 @@ def bare_service(name: str, **kwargs: Any) -> Service:
     defaults: dict[str, Any] = dict.fromkeys(
         ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed")
     )
-    off = {"breaker": False, "pools": False, "idempotency": False}
-    return Service(name, **{**defaults, **off, **kwargs})
+    return Service(
+        name, **{**defaults, "breaker": False, "pools": False, "idempotency": False, **kwargs}
+    )

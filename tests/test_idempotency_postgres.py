@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from hardened import Service, route_timeout
+from hardened import PoolConfig, PostgresPool, Service, route_timeout
 from hardened.idempotency import (
     ClaimRequest,
     Idempotency,
@@ -21,6 +21,7 @@ from hardened.idempotency import (
     IdempotencyContext,
     IdempotencyLeaseLost,
     InFlight,
+    MemoryIdempotencyStore,
     Mismatch,
     PostgresIdempotencyStore,
     Replay,
@@ -236,3 +237,37 @@ async def test_a_request_cut_by_its_deadline_gives_its_key_back(pool: asyncpg.Po
     assert cut.status_code == 504
     assert retry.status_code == 201
     assert runs == [5.0, 0.0]
+
+
+async def test_a_context_without_a_held_connection_checks_one_out_of_the_store(
+    store: PostgresIdempotencyStore,
+) -> None:
+    """`connection()` off the transaction mode lends a pool connection for the block."""
+    ticket = await _claim(store, _request())
+    context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
+    async with context.connection() as conn:
+        assert await conn.fetchval("SELECT 41 + 1") == 42
+    memory = IdempotencyContext(
+        ticket, MemoryIdempotencyStore(), retention=3600, allowed=frozenset()
+    )
+    with pytest.raises(LookupError):
+        async with memory.connection():
+            pass
+
+
+async def test_the_store_runs_on_the_services_postgres_pool(postgres_url: str) -> None:
+    """On a PostgresPool: migrated, claimed, completed in the handler's transaction, replayed."""
+    db = PostgresPool(PoolConfig(max_size=2, dsn=postgres_url), name="db")
+    await db.start()
+    try:
+        store = PostgresIdempotencyStore(db, table=f"idem_{uuid.uuid4().hex[:12]}")
+        await store.start()
+        ticket = await _claim(store, _request())
+        context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
+        async with context.connection() as conn, conn.transaction():
+            await context.complete_in(conn, JSONResponse({"order": 7}, status_code=201))
+        replay = await store.claim(_request(), lease=30, retention=3600)
+        assert isinstance(replay, Replay)
+        assert replay.response.body == b'{"order":7}'
+    finally:
+        await db.close()

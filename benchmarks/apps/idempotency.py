@@ -1,23 +1,22 @@
 """The POST of the idempotency-overhead comparison, with and without the Idempotency-Key layer.
 
-Both insert one row in a transaction on an asyncpg pool (`DATABASE_URL`). `with_layer` claims
-the key first and stores its response inside the handler's transaction (`complete_in`), the
-cheapest durable mode: one extra round trip for the claim, one statement in the transaction.
+Both insert one row in a transaction on the service's `PostgresPool` (`DATABASE_URL`).
+`with_layer` claims the key on a connection it keeps for the handler
+(`@idempotent(transaction=True)`), and the handler stores its response inside its own
+transaction (`complete_in`): one extra round trip for the claim, one statement in the
+transaction.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import AsyncIterator
+from typing import Any
 
-import asyncpg
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hardened import Service, component
-from hardened.gates import Installer, Mechanism
+from hardened import PoolConfig, PostgresPool, Service, component
+from hardened.gates import Mechanism
 from hardened.idempotency import (
     Idempotency,
     PostgresIdempotencyStore,
@@ -31,49 +30,40 @@ TABLE = (
 )
 
 
-class _Pool:
-    def install(self, service: Installer) -> None:
-        @contextlib.asynccontextmanager
-        async def running() -> AsyncIterator[asyncpg.Pool]:
-            url = os.environ["DATABASE_URL"]
-            async with asyncpg.create_pool(url, min_size=4, max_size=8) as pool:
-                yield pool
-
-        service.components.register(asyncpg.Pool, running)
-
-
 def _tenant(connection: HTTPConnection) -> str | None:
     return connection.headers.get("authorization") or None
 
 
-@idempotent()
+async def _insert(conn: Any, item: str) -> JSONResponse:
+    number = await conn.fetchval("INSERT INTO bench_orders (item) VALUES ($1) RETURNING id", item)
+    return JSONResponse({"order": number}, status_code=201)
+
+
+@idempotent(transaction=True)
 async def create_order(request: Request) -> Response:
-    """Insert the order; store the response in the same transaction when a key was claimed."""
-    body = await request.json()
+    """Insert the order; with a claimed key, on the claim's connection, storing the response
+    in the same transaction."""
+    item = (await request.json())["item"]
     context = idempotency_context(request)
-    async with component(request, asyncpg.Pool).acquire() as conn, conn.transaction():
-        number = await conn.fetchval(
-            "INSERT INTO bench_orders (item) VALUES ($1) RETURNING id", body["item"]
-        )
-        response = JSONResponse({"order": number}, status_code=201)
-        if context is not None:
-            await context.complete_in(conn, response)
+    if context is None:
+        async with component(request, PostgresPool).acquire() as conn, conn.transaction():
+            return await _insert(conn, item)
+    async with context.connection() as conn, conn.transaction():
+        response = await _insert(conn, item)
+        await context.complete_in(conn, response)
     return response
 
 
 def _service(*, layer: bool) -> Service:
-    holder: dict[str, Service] = {}
-    mechanisms: list[Mechanism] = [_Pool()]
+    db = PostgresPool(PoolConfig(max_size=8, min_size=4), name="db")  # DATABASE_URL at start
+    mechanisms: list[Mechanism] = [db]
     if layer:
-        store = PostgresIdempotencyStore(lambda: holder["service"].components.get(asyncpg.Pool))
-        mechanisms.append(Idempotency(store, scope=_tenant))
-    service = Service(
+        mechanisms.append(Idempotency(PostgresIdempotencyStore(db), scope=_tenant))
+    return Service(
         "bench-idempotency",
         routes=[Route("/orders", create_order, methods=["POST"])],
         mechanisms=mechanisms,
     )
-    holder["service"] = service
-    return service
 
 
 with_layer = _service(layer=True)

@@ -70,8 +70,8 @@ def test_every_comparison_is_registered_once_with_a_budget() -> None:
         "edge_overhead",
         "overload",
         "shutdown",
-        "pool_overhead",
         "outbound_overhead",
+        "pool_overhead",
         "idempotency_overhead",
         "payments",
     ]

@@ -83,9 +83,11 @@ class IdempotencyConfig:
 
 @dataclass(frozen=True, slots=True)
 class Protected:
-    """An opted-in route: keyed requests are claimed; `required` refuses unkeyed ones (400)."""
+    """An opted-in route: keyed requests are claimed; `required` refuses unkeyed ones (400);
+    `transaction` holds the claim's connection for the handler (`context.connection()`)."""
 
     required: bool = True
+    transaction: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +97,14 @@ class Exempt:
     reason: str
 
 
-def idempotent(*, required: bool = True) -> Callable[[F], F]:
-    """Put an endpoint's unsafe methods behind the Idempotency-Key layer."""
-    return mark_endpoint(IDEMPOTENCY_ATTRIBUTE, Protected(required))
+def idempotent(*, required: bool = True, transaction: bool = False) -> Callable[[F], F]:
+    """Put an endpoint's unsafe methods behind the Idempotency-Key layer.
+
+    `transaction=True` is for handlers whose writes go to the store's database: the connection
+    that claimed the key stays checked out for the request, and the handler runs its
+    transaction on it (`idempotency_context(request).connection()`), saving a checkout.
+    """
+    return mark_endpoint(IDEMPOTENCY_ATTRIBUTE, Protected(required, transaction))
 
 
 def not_idempotent(reason: str) -> Callable[[F], F]:

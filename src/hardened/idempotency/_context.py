@@ -3,6 +3,8 @@ transaction, record recovery points, and derive downstream keys for external cal
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -38,7 +40,7 @@ def stored_response(
 class IdempotencyContext:
     """The claimed key of the request being handled (`idempotency_context(request)`)."""
 
-    __slots__ = ("_allowed", "_retention", "_store", "ticket")
+    __slots__ = ("_allowed", "_held", "_retention", "_store", "ticket")
 
     def __init__(
         self,
@@ -47,11 +49,27 @@ class IdempotencyContext:
         *,
         retention: float,
         allowed: frozenset[str],
+        held: Any = None,
     ) -> None:
         self.ticket = ticket
         self._store = store
         self._retention = retention
         self._allowed = allowed
+        self._held = held
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A connection of the store's pool for the handler's transaction: the one that claimed
+        the key on an `@idempotent(transaction=True)` route (kept for the whole request), else
+        one checked out for the block."""
+        if self._held is not None:
+            yield self._held
+            return
+        manager = self._store.connection()
+        if manager is None:
+            raise LookupError(f"a {self._store.kind} store has no connections")
+        async with manager as connection:
+            yield connection
 
     @property
     def key(self) -> str:

@@ -10,10 +10,12 @@ so a crash after the completion still leaves the client a replay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
@@ -53,6 +55,14 @@ logger = logging.getLogger("hardened.idempotency")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _PASS = object()
+
+
+class _Claimed(NamedTuple):
+    ticket: Ticket
+    body: bytes
+    connection: Any  # held for the handler in transaction mode, else None
+
+
 ScopeOf = Callable[[HTTPConnection], str | Awaitable[str | None] | None]
 
 
@@ -94,15 +104,16 @@ class IdempotencyLayer:
             if not isinstance(policy, Protected):
                 await app(scope, receive, send)
                 return
-            try:
-                admitted = await self._admit(policy, scope, receive, send)
-            except HardenedError as error:
-                await send_error(scope, receive, send, error)
-                return
-            if admitted is _PASS:
-                await app(scope, receive, send)
-            elif isinstance(admitted, tuple):
-                await self._execute(app, admitted, scope, receive, send)
+            async with contextlib.AsyncExitStack() as held:
+                try:
+                    admitted = await self._admit(policy, scope, receive, send, held)
+                except HardenedError as error:
+                    await send_error(scope, receive, send, error)
+                    return
+                if admitted is _PASS:
+                    await app(scope, receive, send)
+                elif isinstance(admitted, _Claimed):
+                    await self._execute(app, admitted, scope, receive, send)
 
         return layer
 
@@ -125,10 +136,16 @@ class IdempotencyLayer:
         return principal or None
 
     async def _admit(
-        self, policy: Protected, scope: Scope, receive: Receive, send: Send
-    ) -> tuple[Ticket, bytes] | object | None:
-        """The claimed ticket and the body read; `_PASS` to run the app untouched; None when
-        answered here (a replay, a disconnect). Refusals raise their `HardenedError`."""
+        self,
+        policy: Protected,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        held: contextlib.AsyncExitStack,
+    ) -> _Claimed | object | None:
+        """The claimed ticket, the body read and the connection held for the handler; `_PASS`
+        to run the app untouched; None when answered here (a replay, a disconnect). Refusals
+        raise their `HardenedError`. A transaction-mode connection stays in `held`."""
         config, stats = self.config, self.stats
         try:
             key = read_key(scope["headers"], config.header_name)
@@ -164,8 +181,14 @@ class IdempotencyLayer:
             method=scope["method"],
             route=template,
         )
+        connection = None
         try:
-            outcome = await self.store.claim(claim, lease=config.lease, retention=config.retention)
+            manager = self.store.connection() if policy.transaction else None
+            if manager is not None:
+                connection = await held.enter_async_context(manager)
+            outcome = await self.store.claim(
+                claim, lease=config.lease, retention=config.retention, connection=connection
+            )
         except HardenedError:
             raise
         except Exception as exc:
@@ -188,20 +211,18 @@ class IdempotencyLayer:
             stats.mismatches += 1
             raise IdempotencyKeyReused("this key was used for a different request")
         stats.claims += 1
-        return outcome, body
+        return _Claimed(outcome, body, connection)
 
     async def _execute(
-        self,
-        app: ASGIApp,
-        claimed: tuple[Ticket, bytes],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        self, app: ASGIApp, claimed: _Claimed, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        ticket, body = claimed
-        config = self.config
+        ticket, body, config = claimed.ticket, claimed.body, self.config
         scope[SCOPE_KEY] = IdempotencyContext(
-            ticket, self.store, retention=config.retention, allowed=config.replayed_headers
+            ticket,
+            self.store,
+            retention=config.retention,
+            allowed=config.replayed_headers,
+            held=claimed.connection,
         )
         beat = Heartbeat(self.store, ticket, config.lease)
         released = False

@@ -8,6 +8,7 @@ request whose lease passed to a retry can change nothing.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,8 +97,14 @@ class IdempotencyStore(Protocol):
         """Prepare the store (the PostgreSQL store creates and migrates its table)."""
         ...
 
-    async def claim(self, request: ClaimRequest, *, lease: float, retention: float) -> Outcome:
-        """Claim `request.key` for `request.scope` atomically."""
+    def connection(self) -> AbstractAsyncContextManager[Any] | None:
+        """A connection checked out for a request's block (None: the store has none)."""
+        ...
+
+    async def claim(
+        self, request: ClaimRequest, *, lease: float, retention: float, connection: Any = None
+    ) -> Outcome:
+        """Claim `request.key` for `request.scope` atomically (on `connection` when given)."""
         ...
 
     async def heartbeat(self, ticket: Ticket, *, lease: float) -> bool:

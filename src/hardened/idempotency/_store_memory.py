@@ -62,8 +62,14 @@ class MemoryIdempotencyStore:
             return None
         return row
 
-    async def claim(self, request: ClaimRequest, *, lease: float, retention: float) -> Outcome:
+    def connection(self) -> None:
+        """No connections: a handler in transaction mode gets None."""
+
+    async def claim(
+        self, request: ClaimRequest, *, lease: float, retention: float, connection: Any = None
+    ) -> Outcome:
         """Claim the key, or say why not."""
+        del connection
         now = self.clock.monotonic()
         slot = (request.scope, request.key)
         row = self._rows.get(slot)

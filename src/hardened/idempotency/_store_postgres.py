@@ -9,10 +9,11 @@ under a transaction-scoped advisory lock, so replicas starting together migrate 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -135,18 +136,39 @@ class PostgresIdempotencyStore:
                 raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
             raise
 
-    async def _fetchrow(self, query: str, *args: object) -> Any:
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A connection from the pool for a block, its checkout bounded like a round trip (the
+        transaction mode holds one per request: the claim and the handler's transaction)."""
+        async with contextlib.AsyncExitStack() as stack:
+            seconds, by_budget = self._bound()
+            try:
+                async with asyncio.timeout(seconds):
+                    held = await stack.enter_async_context(self._source().acquire())
+            except TimeoutError as exc:
+                if by_budget:
+                    raise DeadlineExceeded("the budget ran out waiting for a connection") from exc
+                raise
+            yield held
+
+    async def _fetchrow(self, query: str, *args: object, connection: Any = None) -> Any:
         seconds, by_budget = self._bound()
         try:
-            async with asyncio.timeout(seconds), self._source().acquire() as conn:
-                return await conn.fetchrow(query, *args)
+            async with asyncio.timeout(seconds):
+                if connection is not None:
+                    return await connection.fetchrow(query, *args)
+                async with self._source().acquire() as conn:
+                    return await conn.fetchrow(query, *args)
         except TimeoutError as exc:
             if by_budget:
                 raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
             raise
 
-    async def claim(self, request: ClaimRequest, *, lease: float, retention: float) -> Outcome:
-        """One atomic statement claims the key or returns the row that refused it."""
+    async def claim(
+        self, request: ClaimRequest, *, lease: float, retention: float, connection: Any = None
+    ) -> Outcome:
+        """One atomic statement claims the key or returns the row that refused it (on
+        `connection` when given, outside any transaction: the claim commits at once)."""
         for _ in range(_CLAIM_TRIES):
             token = uuid.uuid4()
             row = await self._fetchrow(
@@ -160,9 +182,12 @@ class PostgresIdempotencyStore:
                 lease,
                 retention,
                 self._commit_mode,
+                connection=connection,
             )
             if row is None:  # the refusing row committed after the statement's snapshot
-                row = await self._fetchrow(self.sql.row, request.scope, request.key)
+                row = await self._fetchrow(
+                    self.sql.row, request.scope, request.key, connection=connection
+                )
             if row is None:  # released or reaped meanwhile: claim again
                 continue
             if row["won"]:
