@@ -1,6 +1,10 @@
 """The endpoints: create, read and refund payments. Each step that reaches the processor is
 recorded first and keyed by (tenant, Idempotency-Key, step), so retrying it is always safe; the
-final write and the stored response commit in one transaction."""
+final write and the stored response commit in one transaction.
+
+The routes are `@idempotent()`, not `@idempotent(transaction=True)`: that mode would keep the
+claim's connection checked out while the processor is called, and a slow processor would then
+hold the pool's connections (the pool is sized for two short statements per request)."""
 
 from __future__ import annotations
 
