@@ -253,5 +253,5 @@ COMPARISON = Comparison(
         "one process, and a replay costs less than a first execution (CPU and p50)"
     ),
     run=run,
-    budget_seconds=90,
+    budget_seconds=60,
 )
