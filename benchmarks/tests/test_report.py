@@ -75,6 +75,7 @@ def test_every_comparison_is_registered_once_with_a_budget() -> None:
         "outbound_overhead",
         "pool_overhead",
         "idempotency_overhead",
+        "payments",
     ]
     assert all(c.target and 0 < c.budget_seconds <= 300 for c in comparisons())
     assert sum(c.budget_seconds for c in comparisons()) <= SUITE_BUDGET_S
