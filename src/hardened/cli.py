@@ -148,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="print Prometheus recording and alerting rules")
     rules.add_argument("app", metavar="MODULE:ATTR")
     rules.set_defaults(handler=_cmd_rules)
+
+    from hardened.drill import add_cli  # `hardened drill` and `check --proof`
+
+    add_cli(commands, check, load=load_service, usage_error=UsageError)
     return parser
 
 

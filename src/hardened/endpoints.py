@@ -32,6 +32,10 @@ class Service(Protocol):
         """The gate report document."""
         ...
 
+    def fact(self, name: str) -> Any:
+        """A published fact (`admin.drill`: the drill hooks mounted at `/drill`), or None."""
+        ...
+
 
 __all__ = ["AdminApp", "EndpointsConfig", "public_probes", "send_json"]
 
@@ -147,5 +151,7 @@ class AdminApp:
             await send_liveness(send)
         elif path == endpoints.readyz_path:
             await send_readiness(send, self._service)
+        elif (path == "/drill" or path.startswith("/drill/")) and self._service.fact("admin.drill"):
+            await self._service.fact("admin.drill")(scope, receive, send)
         else:
             await send_json(send, 404, {"status": "not found", "path": path})
