@@ -1,9 +1,14 @@
-"""A service every drill passes against: declared drill requests, hooks and tight limits."""
+"""A service every drill passes against: declared drill requests, hooks and tight limits.
+
+`build()` makes one such service; tests/apps/drill_broken.py builds the same one with one
+gate's protection taken away.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -18,15 +23,12 @@ from hardened.observe import SLO
 from hardened.outbound import Dependency, DependencyConfig
 from hardened.retry import RetryConfig
 
-echo = Dependency(
-    "echo",
-    DependencyConfig(
-        attempt_timeout=0.3,
-        total_timeout=1.0,
-        breaker=BreakerConfig(window=2.0, min_calls=10, open_for=1.0, probes=2),
-        bulkhead=BulkheadConfig(max_concurrent=20, max_wait=0.05),
-        retry=RetryConfig(max_delay=0.2, retry_after_cap=0.2),
-    ),
+ECHO = DependencyConfig(
+    attempt_timeout=0.3,
+    total_timeout=1.0,
+    breaker=BreakerConfig(window=2.0, min_calls=10, open_for=1.0, probes=2),
+    bulkhead=BulkheadConfig(max_concurrent=20, max_wait=0.05),
+    retry=RetryConfig(max_delay=0.2, retry_after_cap=0.2),
 )
 
 
@@ -44,14 +46,6 @@ async def upload(request: Request) -> Response:
     return JSONResponse({"received": len(await request.body())})
 
 
-async def answer() -> str:
-    return "echoed"
-
-
-async def outbound(request: Request) -> Response:
-    return PlainTextResponse(await echo.call(answer, idempotent=True))
-
-
 async def work(request: Request) -> Response:
     end = time.perf_counter() + 0.01
     while time.perf_counter() < end:  # 10 ms of CPU on the loop
@@ -59,34 +53,43 @@ async def work(request: Request) -> Response:
     return PlainTextResponse("done")
 
 
-def drills(**overrides: object) -> DrillConfig:
-    """The drill declarations (the broken apps reuse them)."""
-    declared: dict[str, object] = {
-        "slow": DrillRequest(path="/slow", safe=True),
-        "upload": DrillRequest(path="/upload", method="POST", safe=True),
-        "outbound": DrillRequest(path="/outbound", safe=True),
-        "critical": DrillRequest(path="/work", headers={"x-priority": "critical"}),
-        "cpu": DrillRequest(path="/work", headers={"x-priority": "sheddable"}),
-        "block_loop": hold_the_loop,
-        "dependencies": [echo],
+async def answer() -> str:
+    return "echoed"
+
+
+def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Service:
+    """The drill-ready service; `options` replace its `Service` settings."""
+    dependency = Dependency("echo", echo)
+
+    async def outbound(request: Request) -> Response:
+        return PlainTextResponse(await dependency.call(answer, idempotent=True))
+
+    hooks = DrillHooks(
+        DrillConfig(
+            slow=DrillRequest(path="/slow", safe=True),
+            upload=DrillRequest(path="/upload", method="POST", safe=True),
+            outbound=DrillRequest(path="/outbound", safe=True),
+            critical=DrillRequest(path="/work", headers={"x-priority": "critical"}),
+            cpu=DrillRequest(path="/work", headers={"x-priority": "sheddable"}),
+            block_loop=hold_the_loop,
+            dependencies=[dependency],
+        )
+    )
+    settings: dict[str, Any] = {
+        "lifecycle": LifecycleConfig(
+            max_body_bytes=64 * 1024, header_timeout=1.0, body_timeout=1.0
+        ),
+        "deadline": DeadlineConfig(default_timeout=5.0),
+        "slos": [SLO(name="availability", objective=0.999)],
+        **options,
     }
-    declared.update(overrides)
-    return DrillConfig(**declared)  # type: ignore[arg-type]
+    routes = [
+        Route("/slow", slow),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/outbound", outbound),
+        Route("/work", work),
+    ]
+    return Service(name, routes=routes, mechanisms=[dependency, hooks], **settings)
 
 
-ROUTES = [
-    Route("/slow", slow),
-    Route("/upload", upload, methods=["POST"]),
-    Route("/outbound", outbound),
-    Route("/work", work),
-]
-LIFECYCLE = LifecycleConfig(max_body_bytes=64 * 1024, header_timeout=1.0, body_timeout=1.0)
-
-app = Service(
-    "drill-good",
-    routes=ROUTES,
-    lifecycle=LIFECYCLE,
-    deadline=DeadlineConfig(default_timeout=5.0),
-    slos=[SLO(name="availability", objective=0.999)],
-    mechanisms=[echo, DrillHooks(drills())],
-)
+app = build("drill-good")

@@ -1,4 +1,9 @@
-"""Breaker drill: the dependency hangs, then fails; fast 503s, bounded attempts, recovery."""
+"""Breaker drill: the dependency fails, comes back, hangs, comes back (through its fault hook).
+
+Judged against the gate's standard, not the service's own settings: fast 503s with
+Retry-After once open, attempts within a 20 % retry budget (3 a second at least), hangs
+bounded by the total timeout, a 2xx again once the dependency is back.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ __all__ = ["DRILLS"]
 
 FAST_S = 0.25
 WORKERS = 10
+MAX_REQUESTS = 200  # a breaker that needs more failures than this to open is no breaker
+RETRY_RATIO, RETRIES_PER_SECOND = 0.2, 3  # the retry budget the gate asks for
 
 
 def _limits(target: Target, name: str) -> dict[str, Any]:
@@ -36,8 +43,26 @@ def _burst(target: Target, spec: dict[str, Any], count: int, timeout: float) -> 
         return list(pool.map(one, range(count)))
 
 
-def _fast_refusals(answers: list[Answer]) -> list[Answer]:
-    return [a for a in answers if a.status == 503 and "retry-after" in a.headers]
+def _fast(answers: list[Answer]) -> list[Answer]:
+    """The answers refused by an open breaker: fast 503 + Retry-After, circuit-open problem."""
+    return [
+        a
+        for a in answers
+        if a.status == 503
+        and "retry-after" in a.headers
+        and a.seconds < FAST_S
+        and b"circuit-open" in a.body
+    ]
+
+
+def _recover(target: Target, spec: dict[str, Any], open_s: float, total: float) -> float | None:
+    """Seconds until the service answers 2xx again (None: not within 2 x open + 5 s)."""
+    started = time.monotonic()
+    while time.monotonic() - started < 2 * open_s + 5.0:
+        if 200 <= target.send(spec, timeout=total + 5.0).status < 300:
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.2)
+    return None
 
 
 def outage(target: Target) -> Outcome:
@@ -45,70 +70,62 @@ def outage(target: Target) -> Outcome:
     require_safe(target, spec, "outbound")
     name = first_dependency(target)
     limits = _limits(target, name)
-    breaker = limits["breaker"]
-    min_calls, open_s = int(breaker["min_calls"]), float(breaker["open_s"])
+    min_calls, open_s = int(limits["breaker"]["min_calls"]), float(limits["breaker"]["open_s"])
     total = float(limits["total_timeout_s"])
+    window = float(limits["retry"].get("budget", {}).get("window_s", 10.0))
+    hook = f"dependency/{name}"
     failures: list[str] = []
+    requests = min(3 * min_calls + 10, MAX_REQUESTS)
     try:
-        target.hook(f"dependency/{name}", {"mode": "hang"})
-        hung = _burst(target, spec, WORKERS, total + 5.0)
-        slowest = max(a.seconds for a in hung)
-        if slowest > total + 1.0:
-            failures.append(f"a hanging {name} held a request {slowest:.1f} s (total {total} s)")
-        target.hook(f"dependency/{name}", {"mode": "fail"})
-        requests = 3 * min_calls + 10
-        failed = _burst(target, spec, requests, total + 5.0)
-        attempts = int((target.hook_get(f"dependency/{name}").json() or {}).get("attempts", 0))
-        refused = _fast_refusals(failed)
-        fast = [a for a in refused if a.seconds <= FAST_S]
-        if not fast:
-            failures.append(
-                f"{requests} requests to a failing {name}: no fast 503 + Retry-After "
-                f"(statuses {sorted({a.status for a in failed})}): the breaker never opened"
-            )
-        budget = limits["retry"].get("budget", {})
-        allowed = requests * (1 + float(budget.get("ratio", 0))) + float(
-            budget.get("min_per_second", 0)
-        ) * float(budget.get("window_s", 0))
-        if attempts > allowed:
-            failures.append(f"{attempts} attempts for {requests} requests: a retry storm")
-        target.hook(f"dependency/{name}", {"mode": "pass"})
-        recovered_after = _recover(target, spec, open_s, total)
-        if recovered_after is None:
-            failures.append(f"no 2xx within {2 * open_s + 5:.0f} s after {name} came back")
+        target.hook(hook, {"mode": "fail"})
+        failing = _burst(target, spec, requests, total + 5.0)
+        attempts = int((target.hook_get(hook).json() or {}).get("attempts", 0))
+        target.hook(hook, {"mode": "pass"})
+        after_failure = _recover(target, spec, open_s, total)
+        target.hook(hook, {"mode": "hang"})
+        hanging = _burst(target, spec, requests, total + 5.0)
+        target.hook(hook, {"mode": "pass"})
+        after_hang = _recover(target, spec, open_s, total)
     finally:
-        target.hook(f"dependency/{name}", {"mode": "pass"})
+        target.hook(hook, {"mode": "pass"})
+    allowed = requests * (1 + RETRY_RATIO) + RETRIES_PER_SECOND * window
+    slowest = max(a.seconds for a in hanging)
+    for phase, answers in (("failing", failing), ("hanging", hanging)):
+        if not _fast(answers):
+            statuses = sorted({a.status for a in answers})
+            failures.append(
+                f"{requests} requests to a {phase} {name}: no fast circuit-open 503 with "
+                f"Retry-After (statuses {statuses}): the breaker never opened"
+            )
+    if attempts > allowed:
+        failures.append(f"{attempts} attempts for {requests} requests: a retry storm")
+    if slowest > total + 1.0:
+        failures.append(f"a hanging {name} held a request {slowest:.1f} s (total {total} s)")
+    if after_failure is None or after_hang is None:
+        failures.append(f"no 2xx within {2 * open_s + 5:.0f} s of {name} coming back")
+    fast = _fast(failing)
     measured = {
-        "hang_slowest_s": round(slowest, 3),
-        "requests_while_failing": requests,
+        "requests_per_phase": requests,
         "attempts_while_failing": attempts,
         "attempts_allowed": round(allowed, 1),
-        "fast_503": len(fast),
+        "fast_503_failing": len(fast),
+        "fast_503_hanging": len(_fast(hanging)),
         "retry_after_s": fast[0].headers.get("retry-after") if fast else None,
-        "recovered_after_s": recovered_after,
+        "hang_slowest_s": round(slowest, 3),
+        "recovered_after_failure_s": after_failure,
+        "recovered_after_hang_s": after_hang,
     }
-    return measure(measured, failures, f"opened, {len(fast)} fast 503s, recovered")
-
-
-def _recover(target: Target, spec: dict[str, Any], open_s: float, total: float) -> float | None:
-    started = time.monotonic()
-    deadline = started + 2 * open_s + 5.0
-    while time.monotonic() < deadline:
-        answer = target.send(spec, timeout=total + 5.0)
-        if 200 <= answer.status < 300:
-            return round(time.monotonic() - started, 2)
-        time.sleep(0.2)
-    return None
+    return measure(measured, failures, f"opened twice, {attempts} attempts, recovered twice")
 
 
 DRILLS = (
     Drill(
         gate="breaker",
         name="dependency_outage",
-        did="make the outbound dependency hang, then fail, then come back (drill fault hook)",
+        did="make the outbound dependency fail, recover, hang, recover (its drill fault hook)",
         expected=(
-            "hangs bounded by the total timeout; fast 503 + Retry-After once open; "
-            "attempts within the retry budget; a 2xx again after the half-open probes"
+            "fast 503 + Retry-After once open; attempts within 120 % of requests + 3/s; "
+            "hangs bounded by the total timeout; a 2xx again after the half-open probes"
         ),
         run=outage,
     ),

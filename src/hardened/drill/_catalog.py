@@ -23,10 +23,6 @@ CATALOG: tuple[Drill, ...] = tuple(
 )
 
 
-def select(gates: list[str] | None, names: list[str] | None = None) -> list[Drill]:
-    """The drills of `gates` (all when None), or only those named."""
-    return [
-        drill
-        for drill in CATALOG
-        if (not gates or drill.gate in gates) and (not names or drill.name in names)
-    ]
+def select(only: list[str] | None) -> list[Drill]:
+    """The drills of the gates or the drills named in `only` (all of them when None)."""
+    return [drill for drill in CATALOG if not only or {drill.gate, drill.name} & set(only)]

@@ -70,6 +70,8 @@ def _on_start(
         loaded = load(args.app)
     except usage_error as exc:
         return _usage(str(exc))
+    except Exception as exc:  # the module raised while being imported
+        return _usage(f"cannot load {args.app}: {type(exc).__name__}: {exc}")
     config = loaded.fact("drill.config")
     postgres = bool(config.postgres) if isinstance(config, DrillConfig) else False
     try:
@@ -89,6 +91,9 @@ def _drill(args: argparse.Namespace, load: Loader, usage_error: type[Exception])
     unknown = sorted(set(args.allow) - known)
     if unknown:
         return _usage(f"--allow names unknown drills {unknown}; drills are {sorted(known)}")
+    stray = sorted(set(args.only or ()) - known - set(GATE_NAMES))
+    if stray:
+        return _usage(f"--only names no gate or drill {stray}")
     began = time.monotonic()
     drills = select(args.only)
     ran = (
@@ -138,7 +143,7 @@ def add_cli(
     drill.add_argument("--admin-url", help="its admin listener (with --url)")
     drill.add_argument("--token", help=f"drill hook token (default: ${TOKEN_ENV})")
     drill.add_argument("--json", metavar="PATH", help="write the proof document here")
-    drill.add_argument("--only", action="append", choices=GATE_NAMES, metavar="GATE")
+    drill.add_argument("--only", action="append", metavar="GATE|DRILL", help="repeatable")
     drill.add_argument("--allow", action="append", default=[], metavar="DRILL")
     drill.set_defaults(handler=lambda args: _drill(args, load, usage_error))
     check.add_argument("--proof", metavar="DRILL_JSON", help="show each gate's last drill")

@@ -12,22 +12,29 @@ __all__ = ["DRILLS"]
 BLOCK_S = 0.4
 
 
+def _label(culprit: object) -> str:
+    if isinstance(culprit, dict):
+        return f"{culprit.get('file')}:{culprit.get('line')} {culprit.get('function')}"
+    return str(culprit)
+
+
 def blocked(target: Target) -> Outcome:
     declared = target.manifest().get("block_loop")
     if not declared:
         raise Skip("the service declares no block_loop hook (DrillConfig(block_loop=...))")
+    before = int(target.evidence("loop").get("blocked_events_total", 0))
     answer = target.hook("block_loop", {"seconds": BLOCK_S})
     file, first = str(declared["file"]), int(declared["line"])
     events: list[dict[str, object]] = []
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # the watchdog reports once the loop has recovered
-        events = target.evidence("loop").get("recent_blocked_events", [])
-        if events:
+        evidence = target.evidence("loop")
+        if int(evidence.get("blocked_events_total", 0)) > before:
+            events = evidence.get("recent_blocked_events", [])
             break
         time.sleep(0.1)
-    named = [
-        event for event in events if file in str(event) or file.rsplit("/", 1)[-1] in str(event)
-    ]
+    short = file.rsplit("/", 1)[-1]
+    named = [event for event in events if file in str(event) or short in str(event)]
     failures = []
     if not events:
         failures.append(f"the loop was held {BLOCK_S} s and /gates reports no blocked event")
@@ -36,7 +43,7 @@ def blocked(target: Target) -> Outcome:
     measured = {
         "blocked_s": (answer.json() or {}).get("blocked_s"),
         "events": len(events),
-        "culprit": str(named[-1].get("culprit")) if named else None,
+        "culprit": _label(named[-1].get("culprit")) if named else None,
         "declared": f"{file}:{first}",
     }
     return measure(measured, failures, f"culprit {measured['culprit']}")

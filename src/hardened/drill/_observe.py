@@ -113,6 +113,7 @@ def overload(target: Target) -> Outcome:
         answers = list(pool.map(fire, range(count)))
     stop.set()
     watcher.join(15)
+    elapsed = time.monotonic() - started
     shed = [a for a in answers if a.status == 503 and "retry-after" in a.headers]
     good = [a for a in vital if 200 <= a.status < 300]
     failures = []
@@ -124,6 +125,7 @@ def overload(target: Target) -> Outcome:
         "one_request_s": round(one, 4),
         "offered_rps": round(rate, 1),
         "sent": count,
+        "achieved_rps": round(count / elapsed, 1),
         "shed_503": len(shed),
         "served": sum(1 for a in answers if 200 <= a.status < 300),
         "critical_ok": len(good),
