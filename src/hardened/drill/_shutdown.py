@@ -53,7 +53,7 @@ def in_flight(target: Target) -> Outcome:
     if len(served) != IN_FLIGHT:
         statuses = sorted(a.status for a in answers)
         failures.append(
-            f"{IN_FLIGHT - len(served)} of {IN_FLIGHT} in-flight requests cut {statuses}"
+            f"{IN_FLIGHT - len(served)} of {IN_FLIGHT} in-flight requests cut, answered {statuses}"
         )
     if unready_after is None:
         failures.append("readiness never answered 503 before the process exited")

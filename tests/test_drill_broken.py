@@ -1,0 +1,40 @@
+"""Each drill fails on a service that leaves its gate's failure open, and says why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_drill_cli import drill
+
+CASES = [
+    ("no_limits", "oversized_body", "not 413"),
+    ("no_limits", "chunked_body", "not 413"),
+    ("no_deadline", "tiny_budget", "not 504"),
+    ("no_deadline", "budget_propagated", "no budget"),
+    ("no_watchdog", "blocked_loop", "no blocked event"),
+    ("storm", "dependency_outage", "never opened"),
+    ("short_drain", "sigterm_in_flight", "in-flight requests cut"),
+    ("blind", "metrics_families", "http_server_requests_total"),
+    ("blind", "junk_traffic", "not even counted"),
+    ("blind", "overload_shed", "none shed"),
+]
+
+
+@pytest.mark.parametrize("app", sorted({app for app, _, _ in CASES}))
+def test_the_drill_of_the_open_gate_fails_and_says_why(
+    app: str, repo_root: Path, tmp_path: Path
+) -> None:
+    """Exit 1; the drill aimed at the open gate fails with evidence naming the failure."""
+    expected = {name: why for case, name, why in CASES if case == app}
+    out = tmp_path / "drill.json"
+    only = [arg for name in expected for arg in ("--only", name)]
+    done = drill(repo_root, f"tests.apps.drill_broken:{app}", *only, "--json", str(out))
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {row["name"]: row for row in json.loads(out.read_text())["drills"]}
+    for name, why in expected.items():
+        assert rows[name]["passed"] is False, rows[name]
+        assert why in rows[name]["evidence"], rows[name]
+        assert rows[name]["measured"], rows[name]
