@@ -39,6 +39,10 @@ def run_drills(
         allowed = started or drill.safe or drill.name in allow or "all" in allow
         target.safe_only = not started and drill.name not in allow and "all" not in allow
         began = time.monotonic()
+        if drill.needs_process and target.launcher is None:
+            reason = "needs the process: run `hardened drill MODULE:ATTR` to start one"
+            results[drill.name] = DrillResult.of(drill, None, skipped=reason, seconds=0.0)
+            continue
         if not allowed:
             reason = f"not safe on a running instance; --allow {drill.name} to run it"
             results[drill.name] = DrillResult.of(drill, None, skipped=reason, seconds=0.0)
