@@ -7,11 +7,12 @@ from benchmarks._registry import Comparison
 
 def comparisons() -> tuple[Comparison, ...]:
     """Every registered comparison (imported on call, so `import benchmarks` stays light)."""
-    from benchmarks import edge_overhead, outbound_overhead, overload, shutdown
+    from benchmarks import edge_overhead, outbound_overhead, overload, pool_overhead, shutdown
 
     return (
         edge_overhead.COMPARISON,
         overload.COMPARISON,
         shutdown.COMPARISON,
         outbound_overhead.COMPARISON,
+        pool_overhead.COMPARISON,
     )

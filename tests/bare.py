@@ -10,6 +10,6 @@ from hardened import Service
 def bare_service(name: str, **kwargs: Any) -> Service:
     """`Service(name, **kwargs)` with each default mechanism turned off."""
     defaults: dict[str, Any] = dict.fromkeys(
-        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed", "breaker")
+        ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed")
     )
-    return Service(name, **{**defaults, **kwargs})
+    return Service(name, **{**defaults, "breaker": False, "pools": False, **kwargs})

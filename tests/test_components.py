@@ -10,6 +10,7 @@ import pytest
 
 from hardened import Components, ConfigError, Service
 from hardened._lifespan import InnerLifespan
+from hardened.errors import StartupFailed
 
 
 class Database:
@@ -56,7 +57,7 @@ async def test_components_start_in_order_and_stop_in_reverse() -> None:
 
 
 async def test_failed_start_stops_what_already_started() -> None:
-    """When the third component fails to start, the first two are stopped in reverse."""
+    """A failed third start stops the first two in reverse; the error names the component."""
     events: list[str] = []
     components = Components()
     components.provide(Database)(_recording(events, "db", Database()))
@@ -67,8 +68,11 @@ async def test_failed_start_stops_what_already_started() -> None:
         yield Processor()  # pragma: no cover
 
     components.provide(Processor)(broken)
-    with pytest.raises(OSError, match="unreachable"):
+    with pytest.raises(
+        StartupFailed, match=r"Processor failed to start: OSError: .*unreachable"
+    ) as failed:
         await components.start()
+    assert isinstance(failed.value.__cause__, OSError)
     assert events == ["start db", "start cache", "stop cache", "stop db"]
 
 
@@ -147,3 +151,24 @@ async def test_start_up_failure_is_reported_to_the_server() -> None:
     with pytest.raises(RuntimeError, match="ConnectionRefusedError: postgres down"):
         await driver.startup()
     assert service.readiness() == (False, "stopped")
+
+
+async def test_a_hanging_start_fails_after_its_own_timeout_naming_the_component() -> None:
+    """A start that hangs past its timeout fails naming the component; earlier ones stop."""
+    events: list[str] = []
+    components = Components()
+    assert components.start_timeout == 5.0  # the default, a few seconds
+    components.provide(Database)(_recording(events, "db", Database()))
+
+    async def hangs() -> AsyncIterator[Cache]:
+        await asyncio.Event().wait()
+        yield Cache()  # pragma: no cover
+
+    start_timeout = 0.1
+    components.provide(Cache, start_timeout=start_timeout)(hangs)
+    began = asyncio.get_running_loop().time()
+    with pytest.raises(StartupFailed, match=r"Cache did not start within 0\.1s"):
+        await components.start()
+    assert start_timeout <= asyncio.get_running_loop().time() - began < start_timeout + 1.0
+    assert events == ["start db", "stop db"]
+    assert components.describe()[1]["start_timeout_s"] == start_timeout

@@ -153,7 +153,7 @@ def test_waiver_on_the_last_day_still_holds() -> None:
     clock = FakeClock()
     clock.set_wall(dt.datetime(2026, 12, 31, 23, 59, tzinfo=dt.UTC).timestamp())
     waiver = Waiver(reason="r", expires=dt.date(2026, 12, 31))
-    service = Service("svc", waivers={"pool": waiver}, clock=clock)
+    service = bare_service("svc", waivers={"pool": waiver}, clock=clock)
     assert service.report()["gates"][3]["status"] == "waived"
 
 

@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "hardened"
 # Lowest first. A module may import its own layer or a lower one; gate folders may not import
 # one another (the deadline folder is the core the gates build on).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("clock", "errors", "problems"),
+    ("clock", "errors", "problems", "_fields"),
     ("components", "gates", "routes", "stages", "state", "wiring", "deadline"),
     (
         "lifecycle",
@@ -25,8 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("stack", "outbound", "endpoints", "_lifespan"),
     ("service",),
-    ("server",),
-    ("cli", "rules", "testing", "drill", "__main__", "__init__"),
+    ("server", "_logging"),
+    ("cli", "_cli_args", "_cli_errors", "rules", "testing", "drill", "__main__", "__init__"),
 )
 GATE_LAYER = 2
 

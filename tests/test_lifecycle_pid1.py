@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -140,7 +141,8 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30.
 def _stop(process: subprocess.Popen[bytes], pid1: psutil.Process) -> None:
     for child in pid1.children(recursive=True):
         child.kill()
-    pid1.kill()
+    with contextlib.suppress(psutil.NoSuchProcess):  # a shell as PID 1 exits with its child
+        pid1.kill()
     process.wait(timeout=30)
 
 

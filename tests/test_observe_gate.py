@@ -61,7 +61,7 @@ def test_shedder_off_fails_and_observe_off_is_not_configured() -> None:
 
 def test_configured_gate_without_state_is_a_warning() -> None:
     """A registered gate whose mechanism exports no state is named; publishing clears it."""
-    service = Service("svc", slos=[SLO(name="a", objective=0.99)])
+    service = Service("svc", slos=[SLO(name="a", objective=0.99)], pools=False)
     service.gates.register(PassingPool())
     gate = _observe(service)
     assert gate["status"] == "warn"
@@ -84,6 +84,23 @@ def test_fast_burn_is_reported_from_the_in_process_budget() -> None:
     assert gate["evidence"]["slos"][0]["burn_rates"]["1h"] == pytest.approx(100.0, rel=0.01)
     assert gate["status"] == "warn"
     assert any("burns its budget" in c for c in gate["caveats"])
+
+
+def test_a_few_errors_on_low_traffic_do_not_make_a_burn_verdict() -> None:
+    """14 requests, 2 errors: a 140x 1 h burn, but below min_bad_requests there is no warning."""
+    clock = FakeClock(start=0.0)
+    slo = SLO(name="a", objective=0.999)
+    service = Service("svc", clock=clock, slos=[slo])
+    metrics = service.observability.metrics
+    assert metrics is not None
+    for second in range(0, 3600, 257):
+        status = 500 if second in (257 * 3, 257 * 9) else 200
+        metrics.record(method="GET", route="/x", status=status, duration=0.01, now=second)
+    clock.advance(3600)
+    gate = _observe(service)
+    assert gate["evidence"]["slos"][0]["burn_rates"]["1h"] > 14.4
+    assert gate["evidence"]["slos"][0]["min_bad_requests"] == slo.min_bad_requests == 10
+    assert not any("burns its budget" in c for c in gate["caveats"])
 
 
 def _dead_pid() -> int:

@@ -14,6 +14,7 @@ from hardened.errors import (
     DependencyTimeout,
     HardenedError,
     LoadShed,
+    PoolExhausted,
     RejectedError,
     ShutdownInterrupted,
 )
@@ -22,6 +23,7 @@ from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
 from hardened.outbound import Dependency, DependencyConfig
+from hardened.pool import PoolConfig, Pools, PostgresPool
 from hardened.retry import RetryConfig
 from hardened.service import Phase, Service
 from hardened.shed import Priority, ShedConfig
@@ -59,6 +61,10 @@ __all__ = [
     "MiB",
     "ObserveConfig",
     "Phase",
+    "PoolConfig",
+    "PoolExhausted",
+    "Pools",
+    "PostgresPool",
     "Priority",
     "RejectedError",
     "RetryConfig",

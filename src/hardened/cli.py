@@ -1,57 +1,39 @@
 """`hardened run | check | rules`: serve a service, gate a deploy, generate alerting rules.
 
-Exit codes: 0 no gate fails at the tier; 1 a gate fails; 2 a usage, import or connection error.
+Exit codes: 0 ok (no gate fails at the tier); 1 a gate fails; 2 a usage, import or connection
+error; 3 the service could not start. Errors are one line on stderr (`--log-level debug` adds
+the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hardened.gates import Tier
+from hardened._cli_args import build_parser
+from hardened._cli_errors import (
+    EXIT_GATE_FAILED,
+    EXIT_OK,
+    EXIT_START,
+    EXIT_USAGE,
+    StartError,
+    UsageError,
+    check_listeners,
+    env_port,
+    load_service,
+    print_error,
+    require_implementation,
+)
+from hardened.errors import ConfigError
 
 __all__ = ["UsageError", "load_service", "main"]
-
-EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A problem with how the command was called; reported in one line, exit 2."""
-
-
-def load_service(reference: str) -> Any:
-    """Import `MODULE:ATTR` and return the `Service` it names."""
-    from hardened.service import Service
-
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(
-            f"expected MODULE:ATTR (e.g. examples.payments_api.app:app), got {reference!r}"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"cannot import module {module_name!r}: {exc}") from exc
-    try:
-        target = getattr(module, attr)
-    except AttributeError:
-        raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not isinstance(target, Service):
-        raise UsageError(
-            f"{reference} is a {type(target).__name__}, not a hardened.Service; "
-            "wrap it: Service(name, app=your_app)"
-        )
-    return target
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
@@ -99,16 +81,46 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return _exit_for(report)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from hardened.server import RunConfig, run
+def _run_config(args: argparse.Namespace) -> Any:
+    from hardened.server import RunConfig
 
-    service = load_service(args.app)
-    admin_port = None if args.admin_port == 0 else args.admin_port
-    config = RunConfig(
-        host=args.host, port=args.port, admin_port=admin_port, http=args.http, loop=args.loop
+    host = args.host or os.environ.get("HARDENED_HOST", "127.0.0.1")
+    admin_port = env_port(args.admin_port, "HARDENED_ADMIN_PORT", 9000)
+    for path in (args.ssl_keyfile, args.ssl_certfile):
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"TLS file not found: {path}")
+    return RunConfig(
+        host=host,
+        port=env_port(args.port, "PORT", 8000),
+        admin_host=args.admin_host or os.environ.get("HARDENED_ADMIN_HOST") or None,
+        admin_port=None if admin_port == 0 else admin_port,
+        http=args.http,
+        loop=args.loop,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
     )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _run_config(args)  # flags and environment first: no import for a bad port
+    require_implementation(config.http, config.loop)
+    service = load_service(args.app)
+    from hardened.server import run
+
+    listeners = [("public listener", config.host, config.port)]
+    if config.admin_port is not None:
+        listeners.append(("admin listener", config.admin_host or config.host, config.admin_port))
+    check_listeners(listeners)
     _print_report(service.report(), as_json=False)
-    return run(service, config)
+    try:
+        return run(service, config)
+    except Exception as exc:  # e.g. an unreadable TLS key: the service could not start
+        raise StartError(f"the service could not start: {type(exc).__name__}: {exc}") from exc
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -119,55 +131,43 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hardened", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _cmd_drill(args: argparse.Namespace) -> int:
+    from hardened.drill import drill_command
 
-    run = commands.add_parser("run", help="serve MODULE:ATTR under the hardened runner")
-    run.add_argument("app", metavar="MODULE:ATTR")
-    run.add_argument("--host", default=os.environ.get("HARDENED_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    run.add_argument(
-        "--admin-port",
-        type=int,
-        default=int(os.environ.get("HARDENED_ADMIN_PORT", "9000")),
-        help="port of the admin listener (/gates, /metrics); 0 disables it",
-    )
-    run.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-    run.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
-    run.set_defaults(handler=_cmd_run)
+    return drill_command(args)
 
-    check = commands.add_parser("check", help="print the gate report; exit 1 when a gate fails")
-    check.add_argument("app", metavar="MODULE:ATTR", nargs="?")
-    check.add_argument("--url", help="read a running instance's /gates instead")
-    check.add_argument("--json", action="store_true", help="print the report document")
-    check.add_argument("--tier", choices=[t.value for t in Tier])
-    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for --url")
-    check.set_defaults(handler=_cmd_check)
 
-    rules = commands.add_parser("rules", help="print Prometheus recording and alerting rules")
-    rules.add_argument("app", metavar="MODULE:ATTR")
-    rules.set_defaults(handler=_cmd_rules)
+def _cmd_check_proof(args: argparse.Namespace) -> int:
+    if args.proof is not None:  # `check --proof drill.json`: each gate's last drill
+        from hardened.drill import use_proof
 
-    from hardened.drill import add_cli  # `hardened drill` and `check --proof`
+        use_proof(args)
+    return _cmd_check(args)
 
-    add_cli(commands, check, load=load_service, usage_error=UsageError)
-    return parser
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "check": _cmd_check_proof,
+    "rules": _cmd_rules,
+    "drill": _cmd_drill,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hardened` command."""
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors already
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors exit 2 (one line), --help exits 0
         return int(exc.code or 0)
+    debug = args.log_level in ("debug", "trace")
     try:
-        code: int = args.handler(args)
-    except UsageError as exc:
-        print(f"hardened: error: {exc}", file=sys.stderr)
+        return _COMMANDS[args.command](args)
+    except (UsageError, ConfigError) as exc:
+        print_error(exc, debug=debug)
         return EXIT_USAGE
-    return code
+    except StartError as exc:
+        print_error(exc, debug=debug)
+        return EXIT_START
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client.exposition import choose_encoder
 from starlette.types import Receive, Scope, Send
 
-from hardened.errors import ConfigError
+from hardened._fields import check_fields
+from hardened.errors import BadRequest, ConfigError
 from hardened.gates import Tier
+from hardened.problems import problem_response, send_problem
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -52,6 +54,7 @@ class EndpointsConfig:
     admin_on_public_port: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         paths = (self.livez_path, self.readyz_path, self.gates_path, self.metrics_path)
         if any(not path.startswith("/") for path in paths):
             raise ConfigError(f"endpoint paths must start with '/': {paths}")
@@ -101,18 +104,26 @@ async def send_readiness(send: Send, service: Service) -> None:
     await send_json(send, 200 if ready else 503, {"status": "ready" if ready else reason})
 
 
-def _query_tier(scope: Scope) -> Tier | None:
+def _query_tier(scope: Scope) -> Tier | str | None:
+    """The `?tier=` asked for: a Tier, the unknown text as given, or None when absent."""
     query = scope.get("query_string", b"").decode("latin-1")
     for pair in query.split("&"):
         key, _, value = pair.partition("=")
-        if key == "tier" and value in Tier.__members__.values():
-            return Tier(value)
+        if key == "tier":
+            return Tier(value) if value in Tier.__members__.values() else value
     return None
 
 
 async def send_gates(scope: Scope, send: Send, service: Service) -> None:
-    """`/gates`: the full report (JSON), checked now; `?tier=` evaluates at another tier."""
-    report = await asyncio.to_thread(service.report, _query_tier(scope))
+    """`/gates`: the full report (JSON), checked now; `?tier=` evaluates at another tier
+    (an unknown tier is a 400 problem, as `hardened check --tier` refuses it)."""
+    tier = _query_tier(scope)
+    if isinstance(tier, str) and not isinstance(tier, Tier):
+        tiers = ", ".join(t.value for t in Tier)
+        detail = f"unknown tier {tier[:40]!r}; tiers are {tiers}"
+        await send_problem(send, *problem_response(BadRequest(detail)))
+        return
+    report = await asyncio.to_thread(service.report, tier)
     await send_json(send, 200, report)
 
 

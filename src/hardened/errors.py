@@ -4,6 +4,9 @@
 
     HardenedError
     ├── ConfigError (ValueError)           invalid configuration, raised at construction
+    ├── StartupFailed                      a component did not start (names it)
+    ├── BadRequest                         a malformed request or query       → 400
+    │   └── MalformedBody                  the request body is not valid JSON → 400
     ├── RejectedError                      refused before doing the work      → 503 / 413
     │   ├── LoadShed                       the shedder dropped the request    → 503
     │   ├── CircuitOpen                    a dependency's breaker is open     → 503
@@ -12,7 +15,7 @@
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
     ├── DependencyTimeout (TimeoutError)   a dependency did not answer in time → 504
-    ├── ShutdownInterrupted                cut at the drain timeout           → 503
+    ├── ShutdownInterrupted                cut at the drain timeout or forced → 503
     └── IdempotencyError                   an Idempotency-Key problem
         ├── IdempotencyKeyInvalid          missing or malformed key           → 400
         ├── IdempotencyKeyReused           same key, different request        → 422
@@ -25,6 +28,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BadRequest",
     "BodyTooLarge",
     "BulkheadFull",
     "CircuitOpen",
@@ -37,13 +41,12 @@ __all__ = [
     "IdempotencyKeyInvalid",
     "IdempotencyKeyReused",
     "LoadShed",
+    "MalformedBody",
     "PoolExhausted",
     "RejectedError",
     "ShutdownInterrupted",
+    "StartupFailed",
 ]
-
-# The message the shutdown sequence cancels unfinished requests with at the drain timeout.
-DRAIN_CANCEL_MESSAGE = "hardened: drain timeout"
 
 
 class HardenedError(Exception):
@@ -171,3 +174,24 @@ class ShutdownInterrupted(HardenedError):
     status = 503
     problem_type = "https://hardened.dev/problems/shutdown-interrupted"
     title = "Interrupted by shutdown"
+
+
+class StartupFailed(HardenedError):
+    """A component did not start: it raised, outlived its start timeout, or a signal came."""
+
+    title = "Start-up failed"
+
+
+class BadRequest(HardenedError):
+    """The request (its query, its body) is malformed: the client's fault, not the service's."""
+
+    status = 400
+    problem_type = "https://hardened.dev/problems/bad-request"
+    title = "Bad request"
+
+
+class MalformedBody(BadRequest):
+    """The request body could not be parsed as the JSON the handler asked for."""
+
+    problem_type = "https://hardened.dev/problems/malformed-body"
+    title = "Malformed request body"

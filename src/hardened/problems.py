@@ -6,11 +6,13 @@ import json
 import math
 from collections.abc import Mapping
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hardened.errors import HardenedError
+from hardened.errors import HardenedError, MalformedBody
 
-__all__ = ["problem_response", "send_error", "send_problem"]
+__all__ = ["malformed_json_handler", "problem_response", "send_error", "send_problem"]
 
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
@@ -69,3 +71,22 @@ async def send_error(
     if extra_headers:
         headers.extend(extra_headers.items())
     await send_problem(send, status, headers, body)
+
+
+def _raised_by_request_json(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code is Request.json.__code__:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+async def malformed_json_handler(request: Request, exc: Exception) -> Response:
+    """A Starlette exception handler: `await request.json()` on a malformed body is the
+    client's fault (400 problem+json); any other `JSONDecodeError` stays a server error."""
+    del request
+    if not _raised_by_request_json(exc):
+        raise exc
+    status, headers, body = problem_response(MalformedBody(f"the body is not valid JSON: {exc}"))
+    return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})

@@ -9,6 +9,8 @@ Two views of one tree (Mounts, Hosts and FastAPI's lazily included routers walke
   the raw path. Starlette records the matched route in ``scope["route"]``; a table built once maps
   each route object to its template, so a request costs one dict lookup. Nothing matched (404
   floods, CORS preflights answered by middleware, ``redirect_slashes`` 307s) is ``__unmatched__``.
+  A router that does not record the route (FastAPI's for plain routes such as ``/docs``) is
+  matched by the endpoint it selected. Labels drop path converters (``/orders/{order_id}``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "RouteTemplates",
     "mark_endpoint",
     "method_label",
+    "route_label",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,6 +125,12 @@ STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _MAX_REBUILDS = 8
+_CONVERTER = re.compile(r"\{([^{}:]+):[^{}]*\}")
+
+
+def route_label(template: str) -> str:
+    """A route template as a label: path converters dropped (`{id:int}` → `{id}`)."""
+    return _CONVERTER.sub(r"{\1}", template) if ":" in template else template
 
 
 def method_label(method: str) -> str:
@@ -172,6 +181,7 @@ class RouteTemplates:
         self._app = app
         self._table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
         self._single: dict[int, str] = {}
+        self._endpoints: dict[int, str] = {}  # endpoint id → label, where one route has it
         self._keep: list[Any] = []  # holds the route objects so their ids stay unique
         self._rebuilds = 0
         self._built = False
@@ -179,7 +189,7 @@ class RouteTemplates:
     def templates(self) -> list[str]:
         """Every template the application can match (for the gate and the series bound)."""
         self._ensure()
-        return sorted({t for entries in self._table.values() for t, _ in entries})
+        return sorted({route_label(t) for entries in self._table.values() for t, _ in entries})
 
     def _ensure(self) -> None:
         if not self._built:
@@ -192,8 +202,18 @@ class RouteTemplates:
         for route, template in pairs:
             table.setdefault(id(route), []).append((template, compile_path(template)[0]))
         self._table = table
-        self._single = {key: entries[0][0] for key, entries in table.items() if len(entries) == 1}
-        self._keep = [route for route, _ in pairs]
+        self._single = {
+            key: route_label(entries[0][0]) for key, entries in table.items() if len(entries) == 1
+        }
+        endpoints: dict[int, list[str]] = {}
+        for route, template in pairs:
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None and not isinstance(route, Mount):
+                endpoints.setdefault(id(endpoint), []).append(route_label(template))
+        self._endpoints = {key: found[0] for key, found in endpoints.items() if len(found) == 1}
+        self._keep = [route for route, _ in pairs] + [
+            getattr(r, "endpoint", None) for r, _ in pairs
+        ]
         self._built = True
 
     def template(self, scope: Scope) -> str:
@@ -202,9 +222,18 @@ class RouteTemplates:
         single = self._single.get(id(route))  # routes mounted once: nearly every request
         return single if single is not None else self._template(scope, route)
 
+    def _unrouted(self, scope: Scope) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is not None:  # a router that records the endpoint only (FastAPI's)
+            self._ensure()
+            label = self._endpoints.get(id(endpoint))
+            if label is not None:
+                return label
+        return SHED if "hardened.shed" in scope else UNMATCHED
+
     def _template(self, scope: Scope, route: Any) -> str:
         if route is None:
-            return SHED if "hardened.shed" in scope else UNMATCHED
+            return self._unrouted(scope)
         entries = self._table.get(id(route))
         if entries is None:
             if self._rebuilds >= _MAX_REBUILDS:
@@ -215,11 +244,11 @@ class RouteTemplates:
             if entries is None:
                 return UNMATCHED
         if len(entries) == 1:
-            return entries[0][0]
+            return route_label(entries[0][0])
         path = scope["path"]  # one route object mounted under several prefixes
         root = scope.get("app_root_path", "")
         route_path = path[len(root) :] if root and path.startswith(root) else path
         for template, regex in entries:
             if regex.match(route_path):
-                return template
-        return entries[0][0]
+                return route_label(template)
+        return route_label(entries[0][0])

@@ -4,8 +4,9 @@
 over 5m, 30m, 1h, 2h, 6h, 1d and 3d; the error ratio over the SLO period and the fraction of
 the period's error budget left; multiwindow, multi-burn-rate alerts (Google SRE workbook):
 page at 14.4x over 1h and 5m or 6x over 6h and 30m, ticket at 3x over 1d and 2h or 1x over 3d
-and 6h (factors for a 30-day period; other periods scale them). The same windows and ratio are
-computed in process (`slo_burn_rate`), so the two can be compared.
+and 6h (factors for a 30-day period; other periods scale them), each only once its long window
+holds `SLO.min_bad_requests` bad requests (the workbook's low-traffic guard). The same windows,
+ratio and guard are used in process (`slo_burn_rate`, the observe gate), so the two agree.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def _sli_error(slo: SLO, selector: str, window: str, buckets: tuple[float, ...])
     return f"1 - (sum(rate({good}[{window}])) / sum(rate({total}[{window}])))"
 
 
+def _sli_bad(slo: SLO, selector: str, window: str) -> str:
+    """Bad requests over `window` (the minimum-traffic guard of the burn-rate alerts)."""
+    route = _route_matcher(slo)
+    if slo.latency is None:
+        bad = f"http_server_requests_total{_matchers(selector, route, _5XX)}"
+        return f"sum(increase({bad}[{window}]))"
+    le = f'le="{floatToGoString(slo.latency)}"'  # type: ignore[no-untyped-call]
+    total = f"http_server_request_duration_seconds_count{_matchers(selector, route)}"
+    good = "http_server_request_duration_seconds_bucket" + _matchers(
+        selector, route, le, 'status_class!="5xx"'
+    )
+    return f"sum(increase({total}[{window}])) - sum(increase({good}[{window}]))"
+
+
 def _red_rules(name: str, selector: str) -> Iterator[str]:
     requests = f"http_server_requests_total{_matchers(selector)}"
     errors = f"http_server_requests_total{_matchers(selector, _5XX)}"
@@ -121,9 +136,12 @@ def _red_rules(name: str, selector: str) -> Iterator[str]:
     yield f"  - name: {_q(name + '-red')}\n    rules:"
     for record, expr in rules:
         yield _record(record, expr, labels)
+    # The in-flight gauge exists from the first scrape; the request counter only after the
+    # first request, so absent() on it would open a ticket for every idle or new service.
+    active = f"http_server_active_requests{_matchers(selector)}"
     yield (
         f"      - alert: {_camel(name)}MetricsAbsent\n"
-        f"        expr: {_q(f'absent({requests})')}\n"
+        f"        expr: {_q(f'absent({active})')}\n"
         "        for: 10m\n"
         f"        labels:\n          severity: ticket\n          service: {_q(name)}\n"
         "        annotations:\n"
@@ -151,10 +169,14 @@ def _slo_rules(name: str, selector: str, slo: SLO, buckets: tuple[float, ...]) -
     )
     remaining = f"1 - slo:sli_error:ratio_rate{period}{ident} / {budget}"
     yield _record("slo:error_budget_remaining:ratio", remaining, labels)
+    for long in sorted({long for _, long, _, _ in alert_factors(slo)}):
+        window = window_name(long)
+        yield _record(f"slo:sli_bad:increase{window}", _sli_bad(slo, selector, window), labels)
     for severity in ("page", "ticket"):
         pairs = [
             f"(slo:error_budget_burn:rate{window_name(long)}{ident} > {factor!r}"
-            f" and slo:error_budget_burn:rate{window_name(short)}{ident} > {factor!r})"
+            f" and slo:error_budget_burn:rate{window_name(short)}{ident} > {factor!r}"
+            f" and slo:sli_bad:increase{window_name(long)}{ident} >= {slo.min_bad_requests})"
             for sev, long, short, factor in alert_factors(slo)
             if sev == severity
         ]

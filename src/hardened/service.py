@@ -8,6 +8,7 @@ same probes, and `/gates` reports the same eight gates.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,13 +20,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hardened._fields import check_arguments
 from hardened._lifespan import InnerLifespan
 from hardened.breaker import Breakers
 from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import EndpointsConfig, public_probes
-from hardened.errors import ConfigError, HardenedError
+from hardened.errors import ConfigError, HardenedError, StartupFailed
 from hardened.gates import (
     FactReader,
     Gate,
@@ -39,7 +41,8 @@ from hardened.gates import (
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
-from hardened.problems import problem_response
+from hardened.pool import Pools
+from hardened.problems import malformed_json_handler, problem_response
 from hardened.shed import SHED_DEFAULTS, Shed, ShedConfig, Shedder
 from hardened.shutdown import Shutdown, ShutdownConfig
 from hardened.stack import build_stack
@@ -90,7 +93,9 @@ class Service:
         lifecycle: LifecycleConfig | None = LifecycleConfig(),  # noqa: B008 - frozen
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
         breaker: bool = True,
+        pools: bool = True,
     ) -> None:
+        check_arguments("Service", Service.__init__, locals())  # a wrong type fails here
         if not name.strip():
             raise ConfigError("a service needs a name")
         if routes is not None and app is not None:
@@ -118,6 +123,7 @@ class Service:
         self.app = app if app is not None else Starlette(routes=list(routes or ()))
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
+            self.app.add_exception_handler(json.JSONDecodeError, malformed_json_handler)
         self.publish_fact("state.mechanisms", lambda: self.mechanisms)
         self.publish_fact("gates.configured", self.gates.configured)
         self.publish_fact(
@@ -133,6 +139,7 @@ class Service:
             Lifecycle(lifecycle) if lifecycle is not None else None,
             Deadline(deadline) if deadline is not None else None,
             Breakers() if breaker else None,  # passes while nothing calls outside
+            Pools() if pools else None,  # answers for every service; PostgresPools join it
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:
@@ -230,7 +237,10 @@ class Service:
             return
         scope["hardened.service"] = self
         if kind == "http":
-            probe = self._public_probes.get(scope["path"])
+            path, root = scope["path"], scope.get("root_path")
+            if root and path.startswith(root):  # served under --root-path: probes still match
+                path = path[len(root) :]
+            probe = self._public_probes.get(path)
             if probe is not None:
                 await probe(scope, send, self)
                 return
@@ -247,7 +257,9 @@ class Service:
             self._inner_lifespan = InnerLifespan(self.app, state)
             await self._inner_lifespan.startup()
         except Exception as exc:
-            logger.exception("start-up failed")
+            # A component that timed out or was stopped by a signal is named in one line.
+            quiet = isinstance(exc, StartupFailed) and exc.__cause__ is None
+            logger.error("start-up failed: %s", exc, exc_info=None if quiet else exc)  # noqa: TRY400
             await self.components.stop()
             self.phase = Phase.STOPPED
             await send(

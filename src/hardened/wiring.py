@@ -20,6 +20,7 @@ __all__ = [
     "DeadlineConsumer",
     "consumes_deadline",
     "makes_calls",
+    "module_globals",
     "outside_clients",
 ]
 
@@ -50,18 +51,41 @@ class DeadlineConsumer:
     deadline_usage: str = ""
 
 
-def consumes_deadline(kind: type[Any], value: Any = None) -> str | None:
-    """How a component uses the budget, from its registered type or its started value."""
+# What a provider's declaration (`provide(T, deadline=...)`) says, as gate evidence.
+DECLARED_USAGE = {
+    "hook": "sends the remaining budget downstream (declared by its provider)",
+    "reads": "caps its calls with remaining() (declared by its provider)",
+}
+
+
+def _sends_budget(value: Any) -> bool:
+    """True for an httpx client whose request hooks include `httpx_deadline_hook`."""
+    hooks = getattr(value, "event_hooks", None)
+    requests = hooks.get("request", ()) if isinstance(hooks, dict) else ()
+    return any(getattr(hook, "__name__", "") == "httpx_deadline_hook" for hook in requests)
+
+
+def consumes_deadline(
+    kind: type[Any], value: Any = None, declared: str | None = None
+) -> str | None:
+    """How a component uses the budget: its provider's declaration, its `deadline_usage`
+    attribute, or an httpx client built with `httpx_deadline_hook`."""
+    if declared in DECLARED_USAGE:
+        return DECLARED_USAGE[declared]
     for candidate in (value, kind):
         usage = getattr(candidate, "deadline_usage", None)
         if isinstance(usage, str) and usage:
             return usage
+    if _sends_budget(value):
+        return "sends the remaining budget downstream (httpx_deadline_hook)"
     return None
 
 
-def makes_calls(kind: type[Any], value: Any = None) -> bool:
-    """False for a component that declares `outbound = False`: it calls nothing per request
-    (process-wide machinery such as the loop monitor), so it has no budget to read."""
+def makes_calls(kind: type[Any], value: Any = None, declared: str | None = None) -> bool:
+    """False for a component that declares `outbound = False` or whose provider declared
+    `deadline="none"`: it calls nothing per request, so it has no budget to read."""
+    if declared == "none":
+        return False
     return all(getattr(candidate, "outbound", True) is not False for candidate in (value, kind))
 
 
@@ -83,7 +107,7 @@ def _endpoint_modules(routes: Iterable[Any]) -> Iterator[str]:
 
 
 def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleType]:
-    anchors = (service, service.app)
+    anchors = {id(service), id(service.app)}
     names = set(extra) | set(_endpoint_modules(getattr(service.app, "routes", None) or ()))
     found: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
@@ -92,10 +116,18 @@ def _modules_to_scan(service: Installer, extra: Iterable[str]) -> list[ModuleTyp
         if name in names:
             found[name] = module
             continue
-        namespace = getattr(module, "__dict__", {})
-        if any(value is anchor for value in namespace.values() for anchor in anchors):
+        namespace = getattr(module, "__dict__", None)
+        # identity by id(), compared in C: this pass runs over every module at each check
+        if isinstance(namespace, dict) and not anchors.isdisjoint(map(id, namespace.values())):
             found[name] = module
     return [found[name] for name in sorted(found)]
+
+
+def module_globals(service: Installer, extra_modules: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """`(module.attribute, value)` for every global of the scanned modules."""
+    for module in _modules_to_scan(service, extra_modules):
+        for attribute, value in list(vars(module).items()):
+            yield f"{module.__name__}.{attribute}", value
 
 
 def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[dict[str, str]]:
@@ -107,9 +139,8 @@ def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[di
         except LookupError:
             continue
     flagged: list[dict[str, str]] = []
-    for module in _modules_to_scan(service, extra_modules):
-        for attribute, value in list(vars(module).items()):
-            client = _outbound_kind(value)
-            if client is not None and id(value) not in registered:
-                flagged.append({"where": f"{module.__name__}.{attribute}", "type": client})
+    for where, value in module_globals(service, extra_modules):
+        client = _outbound_kind(value)
+        if client is not None and id(value) not in registered:
+            flagged.append({"where": where, "type": client})
     return flagged

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 from hardened.routes import mark_endpoint
 
@@ -37,6 +38,7 @@ class DeadlineConfig:
     scan_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check_seconds("default_timeout", self.default_timeout)
 
 

@@ -40,14 +40,17 @@ class DeadlineGate:
         return self._config.default_timeout
 
     def _components(self) -> list[dict[str, Any]]:
-        described = self._service.components.describe()
-        for entry, kind in zip(described, self._service.components.kinds(), strict=True):
+        components = self._service.components
+        described = components.describe()
+        for entry, kind in zip(described, components.kinds(), strict=True):
             try:
-                value = self._service.components.get(kind)
+                value = components.get(kind)
             except LookupError:
                 value = None
-            entry["consumes_deadline"] = consumes_deadline(kind, value)
-            entry["outbound"] = makes_calls(kind, value)
+            declared = components.declared_deadline(kind)
+            entry["deadline_declared"] = declared
+            entry["consumes_deadline"] = consumes_deadline(kind, value, declared)
+            entry["outbound"] = makes_calls(kind, value, declared)
         return described
 
     def _scan(self) -> list[dict[str, str]]:

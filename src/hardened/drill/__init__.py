@@ -6,7 +6,7 @@ drives a running instance with the safe ones. A service opts into the fault hook
 """
 
 from hardened.drill._catalog import CATALOG, select
-from hardened.drill._cli import add_cli
+from hardened.drill._cli import add_arguments, drill_command, use_proof
 from hardened.drill._config import TOKEN_ENV, DrillConfig, DrillRequest
 from hardened.drill._hooks import DrillHooks
 from hardened.drill._model import Drill, DrillResult, Outcome, Skip
@@ -26,8 +26,10 @@ __all__ = [
     "ProofBook",
     "Skip",
     "Target",
-    "add_cli",
+    "add_arguments",
     "document",
+    "drill_command",
     "run_drills",
     "select",
+    "use_proof",
 ]

@@ -1,7 +1,7 @@
 """`hardened drill` and `hardened check --proof`: the command-line side of the drills.
 
-Exit codes: 0 every drill that ran passed; 1 a drill failed; 2 usage; 3 the service could
-not start.
+Exit codes: 0 every drill that ran passed; 1 a drill failed; 2 usage (one line); 3 the
+service could not start.
 """
 
 from __future__ import annotations
@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hardened._cli_errors import EXIT_GATE_FAILED, EXIT_OK, StartError, UsageError, load_service
 from hardened.drill._catalog import CATALOG, select
 from hardened.drill._config import TOKEN_ENV, DrillConfig
 from hardened.drill._hooks import DrillHooks
@@ -24,11 +23,8 @@ from hardened.drill._runner import document, run_drills, started
 from hardened.drill._target import Target
 from hardened.gates import GATE_NAMES
 
-__all__ = ["add_cli", "print_table"]
+__all__ = ["add_arguments", "drill_command", "print_table", "use_proof"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_START = 0, 1, 2, 3
-Handler = Callable[[argparse.Namespace], int]
-Loader = Callable[[str], Any]
 Run = tuple[str, list[DrillResult], dict[str, Any]]
 
 
@@ -45,33 +41,26 @@ def print_table(results: list[DrillResult]) -> None:
             print(f"  {verdict:<5}{row.name:<20}{row.seconds:>7.2f} s  {note}")
 
 
-def _usage(message: str) -> int:
-    print(f"hardened: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _on_url(args: argparse.Namespace, drills: list[Drill]) -> Run | int:
+def _on_url(args: argparse.Namespace, drills: list[Drill]) -> Run:
     if args.admin_url is None:
-        return _usage("--url needs --admin-url (the admin listener: /gates, /metrics)")
+        raise UsageError("--url needs --admin-url (the admin listener: /gates, /metrics)")
     target = Target(url=args.url.rstrip("/"), admin_url=args.admin_url.rstrip("/"))
     target.token = args.token or os.environ.get(TOKEN_ENV) or None
     try:
         service = str(target.report().get("service", "?"))
     except Exception as exc:
-        return _usage(f"cannot read {args.admin_url}/gates: {exc}")
+        raise UsageError(f"cannot read {args.admin_url}/gates: {exc}") from exc
     results = run_drills(target, drills, allow=set(args.allow), started=False)
     return service, results, {"url": args.url, "admin_url": args.admin_url, "mode": "url"}
 
 
-def _on_start(
-    args: argparse.Namespace, drills: list[Drill], load: Loader, usage_error: type[Exception]
-) -> Run | int:
+def _on_start(args: argparse.Namespace, drills: list[Drill]) -> Run:
     try:
-        loaded = load(args.app)
-    except usage_error as exc:
-        return _usage(str(exc))
+        loaded = load_service(args.app)
+    except UsageError:
+        raise
     except Exception as exc:  # the module raised while being imported
-        return _usage(f"cannot load {args.app}: {type(exc).__name__}: {exc}")
+        raise UsageError(f"cannot load {args.app}: {type(exc).__name__}: {exc}") from exc
     config = loaded.fact("drill.config")
     postgres = bool(config.postgres) if isinstance(config, DrillConfig) else False
     try:
@@ -79,30 +68,24 @@ def _on_start(
             results = run_drills(target, drills, allow=set(args.allow), started=True)
     except (RuntimeError, TimeoutError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"hardened: error: the service could not start: {first}", file=sys.stderr)
-        return EXIT_START
+        raise StartError(f"the service could not start: {first}") from exc
     return str(loaded.name), results, {"app": args.app, "mode": "started"}
 
 
-def _drill(args: argparse.Namespace, load: Loader, usage_error: type[Exception]) -> int:
+def drill_command(args: argparse.Namespace) -> int:
+    """`hardened drill`: run the drills, print the table, write the document."""
     if (args.app is None) == (args.url is None):
-        return _usage("give either MODULE:ATTR or --url URL --admin-url URL")
+        raise UsageError("give either MODULE:ATTR or --url URL --admin-url URL")
     known = {drill.name for drill in CATALOG} | {"all"}
     unknown = sorted(set(args.allow) - known)
     if unknown:
-        return _usage(f"--allow names unknown drills {unknown}; drills are {sorted(known)}")
+        raise UsageError(f"--allow names unknown drills {unknown}; drills are {sorted(known)}")
     stray = sorted(set(args.only or ()) - known - set(GATE_NAMES))
     if stray:
-        return _usage(f"--only names no gate or drill {stray}")
+        raise UsageError(f"--only names no gate or drill {stray}")
     began = time.monotonic()
     drills = select(args.only)
-    ran = (
-        _on_url(args, drills)
-        if args.url is not None
-        else _on_start(args, drills, load, usage_error)
-    )
-    if isinstance(ran, int):
-        return ran
+    ran = _on_url(args, drills) if args.url is not None else _on_start(args, drills)
     service, results, where = ran
     proof = document(results, service=service, target=where, seconds=time.monotonic() - began)
     print_table(results)
@@ -110,41 +93,44 @@ def _drill(args: argparse.Namespace, load: Loader, usage_error: type[Exception])
     print(f"{service}: {proof['status'].upper()} ({summary}) in {proof['seconds']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(proof, indent=2) + "\n")
-    return EXIT_FAILED if proof["status"] == "fail" else EXIT_OK
+    return EXIT_GATE_FAILED if proof["status"] == "fail" else EXIT_OK
 
 
-def _with_proof(check: Handler, load: Loader, usage_error: type[Exception]) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        if args.proof is not None:
-            if args.app is None:
-                raise usage_error("--proof reads a service's gates: give MODULE:ATTR")
-            if not Path(args.proof).is_file():
-                raise usage_error(f"no drill document at {args.proof}")
-            service = load(args.app)
-            book = service.fact("gates.proof")
-            if isinstance(book, ProofBook):
-                book.use(Path(args.proof))
-            else:
-                service.use(DrillHooks(DrillConfig(proof=args.proof)))
-        return check(args)
-
-    return handler
+def use_proof(args: argparse.Namespace) -> None:
+    """`check --proof`: the service named by `args.app` shows the drill document per gate."""
+    if args.app is None:
+        raise UsageError("--proof reads a service's gates: give MODULE:ATTR")
+    if not Path(args.proof).is_file():
+        raise UsageError(f"no drill document at {args.proof}")
+    service = load_service(args.app)
+    book = service.fact("gates.proof")
+    if isinstance(book, ProofBook):
+        book.use(Path(args.proof))
+    else:
+        service.use(DrillHooks(DrillConfig(proof=args.proof)))
 
 
-def add_cli(
-    commands: Any, check: argparse.ArgumentParser, *, load: Loader, usage_error: type[Exception]
-) -> None:
-    """Add `hardened drill` to `commands` and `--proof` to the `check` command."""
-    drill = commands.add_parser(
+def add_arguments(commands: Any, check: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add `hardened drill` to `commands` and `--proof` to `check`; the drill parser."""
+    drill: argparse.ArgumentParser = commands.add_parser(
         "drill", help="reproduce each gate's failure mode against a running service"
     )
-    drill.add_argument("app", metavar="MODULE:ATTR", nargs="?")
-    drill.add_argument("--url", help="drive a running instance (safe drills only)")
+    drill.add_argument("app", metavar="MODULE:ATTR", nargs="?", help="start this Service")
+    drill.add_argument("--url", help="drive a running instance instead (safe drills only)")
     drill.add_argument("--admin-url", help="its admin listener (with --url)")
     drill.add_argument("--token", help=f"drill hook token (default: ${TOKEN_ENV})")
     drill.add_argument("--json", metavar="PATH", help="write the proof document here")
-    drill.add_argument("--only", action="append", metavar="GATE|DRILL", help="repeatable")
-    drill.add_argument("--allow", action="append", default=[], metavar="DRILL")
-    drill.set_defaults(handler=lambda args: _drill(args, load, usage_error))
-    check.add_argument("--proof", metavar="DRILL_JSON", help="show each gate's last drill")
-    check.set_defaults(handler=_with_proof(check.get_default("handler"), load, usage_error))
+    drill.add_argument(
+        "--only", action="append", metavar="GATE|DRILL", help="run only these (repeatable)"
+    )
+    drill.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="DRILL",
+        help="with --url, also run this unsafe drill (repeatable; 'all' for every one)",
+    )
+    check.add_argument(
+        "--proof", metavar="DRILL_JSON", help="show each gate's last drill from this document"
+    )
+    return drill

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 from hardened.routes import mark_endpoint
 
@@ -49,6 +50,7 @@ class LifecycleConfig:
     slow_clients_handled_by: str | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name in ("max_body_bytes", "max_in_flight"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

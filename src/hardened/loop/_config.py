@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 from hardened.gates import Tier
 
@@ -41,6 +42,7 @@ class LoopConfig:
     lag_p99_limits: tuple[float, float, float] = (0.25, 0.1, 0.05)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         durations = {
             "interval": self.interval,
             "block_threshold": self.block_threshold,

@@ -26,6 +26,7 @@ class Loop:
         service.components.register(LoopMonitor, monitor.running)
         service.components.register(Offloader, offloader.running)
         service.register_gate(LoopGate(monitor, offloader, service))
+        service.publish_fact("loop.offload", lambda: offloader)
         service.track_state(
             "loop",
             "event_loop",

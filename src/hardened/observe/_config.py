@@ -6,7 +6,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
+from hardened.routes import route_label
 
 __all__ = ["DEFAULT_BUCKETS", "OBSERVE_DEFAULTS", "SLO", "ObserveConfig"]
 
@@ -32,6 +34,7 @@ class ObserveConfig:
     rules_selector: str = ""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not self.buckets or any(not (0 < b < math.inf) for b in self.buckets):
             raise ConfigError(f"buckets must be finite positive seconds, got {self.buckets}")
         if list(self.buckets) != sorted(set(self.buckets)):
@@ -66,8 +69,13 @@ class SLO:
     routes: tuple[str, ...] = ()
     period_days: int = 30
     description: str = ""
+    # Minimum-traffic guard (SRE workbook, low-traffic services): a burn-rate alert or verdict
+    # needs at least this many bad requests in its long window, so an idle or new service with
+    # a handful of errors is not paged for a "burn rate" of 50x.
+    min_bad_requests: int = 10
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not _SLO_NAME.match(self.name):
             raise ConfigError(f"SLO name must match {_SLO_NAME.pattern}, got {self.name!r}")
         if not 0.5 <= self.objective < 1.0:
@@ -76,8 +84,14 @@ class SLO:
             raise ConfigError(f"SLO latency must be in (0, 60] seconds, got {self.latency}")
         if isinstance(self.routes, str) or any(not r for r in self.routes):
             raise ConfigError(f"SLO routes must be a tuple of route templates, got {self.routes}")
+        # Route labels carry no converters: "/items/{id:int}" is counted as "/items/{id}".
+        object.__setattr__(self, "routes", tuple(route_label(r) for r in self.routes))
         if not 1 <= self.period_days <= 90:
             raise ConfigError(f"SLO period_days must be in 1..90, got {self.period_days}")
+        if not 1 <= self.min_bad_requests <= 100_000:
+            raise ConfigError(
+                f"SLO min_bad_requests must be in 1..100000, got {self.min_bad_requests}"
+            )
 
     @property
     def error_budget(self) -> float:

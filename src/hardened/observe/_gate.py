@@ -70,7 +70,9 @@ class ObserveGate:
         for tracker in metrics.trackers if metrics else ():
             rates = tracker.burn_rates(now)
             hour = rates.get("1h")
-            if hour is not None and hour >= PAGE_BURN_RATE:
+            good, total = tracker.counts(now, 3600)
+            enough = total - good >= tracker.slo.min_bad_requests  # the minimum-traffic guard
+            if hour is not None and hour >= PAGE_BURN_RATE and enough:
                 warns.append(f"SLO {tracker.slo.name} burns its budget {hour}x over 1h")
             documents.append(
                 {
@@ -81,6 +83,7 @@ class ObserveGate:
                     "routes": list(tracker.slo.routes) or "all",
                     "period_days": tracker.slo.period_days,
                     "burn_rates": rates,
+                    "min_bad_requests": tracker.slo.min_bad_requests,
                 }
             )
         return documents

@@ -9,6 +9,7 @@ delay, bounded drain, reverse teardown) and exits 0; the admin listener (`/gates
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -18,9 +19,12 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Literal
 
 import uvicorn
 
+from hardened._fields import check_fields
+from hardened._logging import RequestIds, configure_logging
 from hardened.endpoints import AdminApp
 from hardened.errors import ConfigError
 from hardened.lifecycle import LifecycleConfig, LifecycleGate, RunnerFacts, SlowClientStats
@@ -41,7 +45,8 @@ class RunConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_host: str = "127.0.0.1"
+    # None: the public host, so that in a pod Prometheus reaches /metrics on the pod IP.
+    admin_host: str | None = None
     admin_port: int | None = 9000
     # None: the service's LifecycleConfig.keep_alive_timeout (65 s, above AWS ALB's 60 s).
     timeout_keep_alive: float | None = None
@@ -51,10 +56,22 @@ class RunConfig:
     http: str = "auto"
     loop: str = "auto"
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    proxy_headers: bool = True  # trust X-Forwarded-* from forwarded_allow_ips (uvicorn's)
+    forwarded_allow_ips: str | None = None  # None: $FORWARDED_ALLOW_IPS or 127.0.0.1
+    root_path: str = ""
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        for name, port in (("port", self.port), ("admin_port", self.admin_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be in 0..65535, got {port}")
         if self.admin_port is not None and self.admin_port == self.port and self.port != 0:
-            raise ConfigError("the admin listener needs its own port")
+            raise ConfigError(f"the admin listener needs its own port, not {self.port} again")
+        if (self.ssl_keyfile is None) != (self.ssl_certfile is None):
+            raise ConfigError("TLS needs both ssl_keyfile and ssl_certfile")
         if (self.timeout_keep_alive is not None and self.timeout_keep_alive <= 0) or (
             self.drain_timeout <= 0
         ):
@@ -92,6 +109,10 @@ class HardenedServer(uvicorn.Server):
         """
         del frame
         self.signals_received.append(sig)
+        if not self.started and (self.service.components.abort_start() or self._abandon_start()):
+            # A signal during start-up: the start fails now and the process exits.
+            logger.warning("%s during start-up: start-up abandoned", signal.Signals(sig).name)
+            return
         sequence = self.shutdown_sequence
         if sequence is None:  # the shutdown mechanism is off: uvicorn's own drain
             if self.should_exit:
@@ -103,6 +124,17 @@ class HardenedServer(uvicorn.Server):
         sequence.on_signal(sig)
         if sequence.forced:
             self.should_exit = True
+
+    def _abandon_start(self) -> bool:
+        """A signal while the application's own lifespan starts: report the start as failed
+        (uvicorn then exits); False once that start is over, when the shutdown sequence acts."""
+        lifespan = getattr(self, "lifespan", None)
+        event = getattr(lifespan, "startup_event", None)
+        if not isinstance(event, asyncio.Event) or event.is_set():
+            return False
+        lifespan.startup_failed = True  # type: ignore[union-attr]
+        event.set()
+        return True
 
     async def main_loop(self) -> None:
         if self.shutdown_sequence is not None:
@@ -119,11 +151,12 @@ class HardenedServer(uvicorn.Server):
         return should_exit
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.admin is not None and not self.should_exit:
+        # The admin listener binds first: a busy admin port fails before the service starts.
+        if self.admin is not None:
             self.admin.config.load()
             self.admin.lifespan = self.admin.config.lifespan_class(self.admin.config)
             await self.admin.startup()
+        await super().startup(sockets=sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.shutdown_sequence is not None:
@@ -157,7 +190,7 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
     protocol = protocol_class(config.http)
     stats = SlowClientStats()
     public = HardenedConfig(
-        service,
+        RequestIds(service),
         edge_timeouts=timeouts,
         edge_stats=stats,
         host=config.host,
@@ -166,8 +199,14 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
         http=protocol,
         loop=config.loop,
         log_level=config.log_level,
+        log_config=None,  # configured by `configure_logging` in `run`
         timeout_keep_alive=keep_alive,
         timeout_graceful_shutdown=int(config.drain_timeout),
+        proxy_headers=config.proxy_headers,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+        root_path=config.root_path,
+        ssl_keyfile=config.ssl_keyfile,
+        ssl_certfile=config.ssl_certfile,
     )
     if gate is not None:
         gate.attach_runner(
@@ -183,21 +222,27 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
     admin = None
     if config.admin_port is not None:
         admin_config = HardenedConfig(
-            AdminApp(service),
+            RequestIds(AdminApp(service), access_log=False),  # scrapes stay out of the log
             edge_timeouts=timeouts,
             edge_stats=SlowClientStats(),
-            host=config.admin_host,
+            host=config.admin_host or config.host,
             port=config.admin_port,
             lifespan="off",
             http=protocol,
+            log_level=config.log_level,
             log_config=None,  # keep the public server's logging configuration
-            access_log=False,
         )
         admin = uvicorn.Server(admin_config)
     return HardenedServer(public, service, admin)
 
 
 def run(service: Service, config: RunConfig) -> int:
-    """Serve `service` until a signal ends it; the process exit code (0 after a clean drain)."""
-    build_server(service, config).run()  # a failed start-up exits 3 from inside uvicorn
+    """Serve `service` until a signal ends it; the process exit code: 0 after a clean drain or
+    a signal during start-up, 3 when a listener or the start-up failed."""
+    configure_logging(config.log_level, config.log_format)
+    server = build_server(service, config)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when a listener or the lifespan fails
+        return 0 if server.signals_received else (exc.code if isinstance(exc.code, int) else 3)
     return 0

@@ -16,7 +16,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from hardened.errors import ConfigError
-from hardened.shutdown import ShutdownManager
+from hardened.shutdown import DRAIN_TIMEOUT, SECOND_SIGNAL, ShutdownManager
 from hardened.shutdown._budget import ShutdownBudget, settings_budget
 from hardened.shutdown._report import (
     ShutdownReport,
@@ -242,7 +242,7 @@ class ShutdownSequence:
             await asyncio.sleep(_POLL)
         pending = [task for task in state.tasks if not task.done()]
         truncated = self._open_responses()
-        reason = "second signal" if self.forced else "drain timeout"
+        reason = SECOND_SIGNAL if self.forced else DRAIN_TIMEOUT
         for task in pending:
             self.manager.cut(task, reason)
         if pending:

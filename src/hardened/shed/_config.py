@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 
 __all__ = ["SHED_DEFAULTS", "Priority", "ShedConfig"]
@@ -66,6 +67,7 @@ class ShedConfig:
     exempt_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 0 < self.heartbeat <= self.queue_delay_target:
             raise ConfigError("heartbeat must be positive and at most queue_delay_target")
         delays = (self.overloaded_queue_delay, self.queue_delay_target, self.critical_queue_delay)

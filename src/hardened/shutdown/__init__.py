@@ -8,7 +8,7 @@ from hardened.shutdown._budget import ShutdownBudget, resolve_budget
 from hardened.shutdown._config import DEFAULT_DEREGISTRATION_DELAY, ShutdownConfig
 from hardened.shutdown._gate import ShutdownGate
 from hardened.shutdown._install import Shutdown
-from hardened.shutdown._manager import ShutdownManager
+from hardened.shutdown._manager import DRAIN_TIMEOUT, SECOND_SIGNAL, ShutdownManager
 from hardened.shutdown._manifest import PodShutdownSpec, read_manifest
 from hardened.shutdown._report import REPORT_ENV, ShutdownReport
 from hardened.shutdown._stage import DrainStage
@@ -16,7 +16,9 @@ from hardened.shutdown._watchdog import WATCHDOG_EXIT_CODE
 
 __all__ = [
     "DEFAULT_DEREGISTRATION_DELAY",
+    "DRAIN_TIMEOUT",
     "REPORT_ENV",
+    "SECOND_SIGNAL",
     "WATCHDOG_EXIT_CODE",
     "BackgroundTasks",
     "DrainStage",

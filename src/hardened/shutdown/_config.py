@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from hardened._fields import check_fields
 from hardened.errors import ConfigError
 
 __all__ = ["DEFAULT_DEREGISTRATION_DELAY", "ShutdownConfig"]
@@ -39,6 +40,7 @@ class ShutdownConfig:
     report_path: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
         values = {
             "grace_period": self.grace_period,
             "prestop_sleep": self.prestop_sleep,

@@ -31,3 +31,4 @@ class Shutdown:
         service.add_layer(DrainStage(manager))
         service.register_gate(ShutdownGate(manager))
         service.track_state("shutdown", "process", lambda: shutdown_state(manager))
+        service.publish_fact("shutdown.manifest", lambda: manager.budget().manifest)

@@ -23,7 +23,11 @@ from hardened.shutdown._report import ShutdownReport, read_report, report_path
 if TYPE_CHECKING:
     from hardened.gates import Installer
 
-__all__ = ["ShutdownManager"]
+__all__ = ["DRAIN_TIMEOUT", "SECOND_SIGNAL", "ShutdownManager"]
+
+# Why the sequence cut a request (`ShutdownManager.cut`); the drain stage answers each apart.
+DRAIN_TIMEOUT = "drain timeout"
+SECOND_SIGNAL = "second signal"
 
 T = TypeVar("T")
 

@@ -35,6 +35,8 @@ class PodShutdownSpec:
     prestop_sleep: float  # seconds the preStop hook is known to take (0 if unknown)
     readiness_path: str | None
     liveness_path: str | None
+    replicas: int | None = None  # the workload's spec.replicas (the pool gate's fleet check)
+    max_surge: int | str | None = None  # its rollingUpdate.maxSurge, as written
 
 
 def _pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
@@ -113,5 +115,9 @@ def read_manifest(path: str | os.PathLike[str], container: str | None = None) ->
             prestop_sleep=seconds,
             readiness_path=_probe_path(chosen, "readinessProbe"),
             liveness_path=_probe_path(chosen, "livenessProbe"),
+            replicas=(document.get("spec") or {}).get("replicas"),
+            max_surge=(
+                ((document.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
+            ).get("maxSurge"),
         )
     raise ConfigError(f"{file}: no Pod or workload with a pod template found")

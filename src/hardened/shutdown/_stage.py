@@ -11,14 +11,20 @@ import asyncio
 from typing import Any
 
 from hardened.errors import ShutdownInterrupted
-from hardened.shutdown._manager import ShutdownManager
+from hardened.shutdown._manager import DRAIN_TIMEOUT, SECOND_SIGNAL, ShutdownManager
 from hardened.stages import Exchange, Stage
 
 __all__ = ["DrainStage"]
 
 _DETAIL = {
-    "drain timeout": "cut this request at its drain timeout",
-    "second signal": "cut this request when a second signal forced the shutdown",
+    DRAIN_TIMEOUT: (
+        "the service is shutting down and cut this request at its drain timeout; the work "
+        "may be partly done"
+    ),
+    SECOND_SIGNAL: (
+        "the service was told to stop at once (a second signal) and cut this request; the "
+        "work may be partly done"
+    ),
 }
 
 
@@ -41,8 +47,4 @@ class DrainStage(Stage):
             return None
         task.uncancel()
         # No `Connection: close` here: the server adds it to every response once shutdown began.
-        return ShutdownInterrupted(
-            f"the service is shutting down and {_DETAIL.get(reason, reason)}; the work may be "
-            "partly done",
-            retry_after=1,
-        )
+        return ShutdownInterrupted(_DETAIL.get(reason, _DETAIL[DRAIN_TIMEOUT]), retry_after=1)
