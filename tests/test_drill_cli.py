@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,9 @@ GOOD = "tests.apps.drill_good:app"
 FIELDS = {"gate", "name", "did", "measured", "expected", "passed", "evidence", "safe"}
 
 
-def drill(repo_root: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def drill(
+    repo_root: Path, *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `hardened drill ARGS` from the repository root."""
     return subprocess.run(
         [sys.executable, "-m", "hardened", "drill", *args],
@@ -23,6 +26,7 @@ def drill(repo_root: Path, *args: str, timeout: float = 240) -> subprocess.Compl
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 

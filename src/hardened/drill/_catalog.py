@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hardened.drill import _breaker, _deadline, _lifecycle, _loop, _observe, _shutdown
+from hardened.drill import _breaker, _deadline, _lifecycle, _loop, _observe, _pool, _shutdown
 from hardened.drill._model import Drill
 from hardened.gates import GATE_NAMES
 
@@ -14,6 +14,7 @@ CATALOG: tuple[Drill, ...] = tuple(
             *_lifecycle.DRILLS,
             *_deadline.DRILLS,
             *_loop.DRILLS,
+            *_pool.DRILLS,
             *_breaker.DRILLS,
             *_shutdown.DRILLS,
             *_observe.DRILLS,

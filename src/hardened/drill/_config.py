@@ -12,11 +12,12 @@ from hardened.errors import ConfigError
 
 if TYPE_CHECKING:
     from hardened.outbound import Dependency
+    from hardened.pool import PostgresPool
 
 __all__ = ["TOKEN_ENV", "DrillConfig", "DrillRequest"]
 
 TOKEN_ENV = "HARDENED_DRILL_TOKEN"  # noqa: S105 - the variable's name, not a secret
-ROLES = ("slow", "upload", "outbound", "critical", "cpu")
+ROLES = ("slow", "upload", "outbound", "critical", "cpu", "database")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +51,10 @@ class DrillConfig:
 
     Requests by role: `slow` takes about a second (shutdown drill), `upload` reads its body
     (chunked body drill), `outbound` calls `dependencies[0]` (breaker and deadline drills),
-    `critical` must be served under overload, `cpu` burns CPU (the overload drill).
+    `critical` must be served under overload, `cpu` burns CPU (the overload drill),
+    `database` checks out a connection of `pools[0]` (the pool drill). `postgres`: the
+    service needs a PostgreSQL, so `hardened drill MODULE:ATTR` starts a scratch one when
+    `DATABASE_URL` is unset.
     """
 
     token: str | None = None
@@ -59,8 +63,10 @@ class DrillConfig:
     outbound: DrillRequest | None = None
     critical: DrillRequest | None = None
     cpu: DrillRequest | None = None
+    database: DrillRequest | None = None
     block_loop: Callable[[float], None] | None = None
     dependencies: Sequence[Dependency] = ()
+    pools: Sequence[PostgresPool] = ()
     proof: str | os.PathLike[str] | None = None
     prove_within_days: float | None = None
     postgres: bool = False

@@ -8,6 +8,7 @@ a proof document is configured, the `gates.proof` fact that `/gates` applies.
     POST /drill/block_loop             {"seconds": 0.3}: the declared function blocks the loop
     POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass"}: a fault per attempt
     GET  /drill/dependency/<name>      attempts seen, the budget the last attempt carried
+    POST /drill/pool/<name>            {"hold_s": 2}: check out every connection, for that long
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from hardened.errors import DeadlineExceeded
 if TYPE_CHECKING:
     from hardened.gates import Installer
     from hardened.outbound import Dependency
+    from hardened.pool import PostgresPool
 
 __all__ = ["DependencyFault", "DrillHooks"]
 
 MODES = ("pass", "fail", "hang")
 MAX_BLOCK_S = 5.0
+MAX_HOLD_S = 10.0
 
 
 class DependencyFault:
@@ -96,6 +99,8 @@ class DrillHooks:
     def __init__(self, config: DrillConfig | None = None) -> None:
         self.config = config or DrillConfig()
         self.faults = {dep.name: DependencyFault(dep) for dep in self.config.dependencies}
+        self.pools = {pool.name: pool for pool in self.config.pools}
+        self._holds: set[asyncio.Task[None]] = set()
         self.proof = ProofBook(self.config.proof_path(), self.config.prove_within_days)
 
     def install(self, service: Installer) -> None:
@@ -120,6 +125,7 @@ class DrillHooks:
         return {
             "requests": {role: spec.to_json() for role, spec in self.config.requests().items()},
             "dependencies": sorted(self.faults),
+            "pools": sorted(self.pools),
             "block_loop": None
             if code is None
             else {"file": code.co_filename, "line": code.co_firstlineno, "function": code.co_name},
@@ -137,6 +143,8 @@ class DrillHooks:
             await self._block(receive, send)
         elif len(parts) == 2 and parts[0] == "dependency" and parts[1] in self.faults:
             await self._fault(self.faults[parts[1]], method, receive, send)
+        elif len(parts) == 2 and parts[0] == "pool" and parts[1] in self.pools:
+            await self._hold(self.pools[parts[1]], receive, send)
         else:
             await _reply(send, 404, {"status": "not found", "path": path})
 
@@ -164,3 +172,40 @@ class DrillHooks:
             fault.attempts = 0
             fault.dependency.fault = fault
         await _reply(send, 200, fault.state())
+
+    async def _hold(self, pool: PostgresPool, receive: Receive, send: Send) -> None:
+        payload = await _read_json(receive)
+        seconds = payload.get("hold_s") if isinstance(payload, dict) else None
+        if not isinstance(seconds, int | float) or not 0 < seconds <= MAX_HOLD_S:
+            await _reply(send, 400, {"error": f"hold_s in (0, {MAX_HOLD_S}]"})
+            return
+        size = pool.config.max_size
+        held = asyncio.Event()
+        count = [0]
+
+        async def one() -> None:
+            async with pool.acquire():
+                count[0] += 1
+                if count[0] == size:
+                    held.set()
+                await asyncio.sleep(float(seconds))
+
+        async def hold_all() -> None:
+            await asyncio.gather(*(one() for _ in range(size)), return_exceptions=True)
+            held.set()
+
+        task = asyncio.create_task(hold_all())
+        self._holds.add(task)  # kept until done, so the hold cannot be collected mid-way
+        task.add_done_callback(self._holds.discard)
+        async with asyncio.timeout(pool.config.acquire_timeout + 1.0):
+            await held.wait()
+        await _reply(
+            send,
+            200,
+            {
+                "held": count[0],
+                "max_size": size,
+                "hold_s": seconds,
+                "acquire_timeout_s": pool.config.acquire_timeout,
+            },
+        )
