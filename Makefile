@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DRILL_APP ?= examples.payments_api.drill:app
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench drill clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy --strict src tests examples benchmarks
+
+# Every gate's failure made to happen against the running demo; the proof lands in drill.json.
+drill: $(STAMP)
+	$(PY) -m hardened drill $(DRILL_APP) --json drill.json $(DRILL_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)

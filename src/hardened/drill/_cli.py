@@ -54,6 +54,18 @@ def _on_url(args: argparse.Namespace, drills: list[Drill]) -> Run:
     return service, results, {"url": args.url, "admin_url": args.admin_url, "mode": "url"}
 
 
+def _needs_postgres(service: Any) -> bool:
+    """True when the service declares it, or holds a PostgreSQL pool (read from its report)."""
+    config = service.fact("drill.config")
+    if isinstance(config, DrillConfig) and config.postgres:
+        return True
+    for gate in service.report()["gates"]:
+        if gate["name"] == "pool":
+            kinds = {pool.get("kind") for pool in gate["evidence"].get("pools", [])}
+            return bool(kinds & {"PostgresPool", "asyncpg.Pool"})
+    return False
+
+
 def _on_start(args: argparse.Namespace, drills: list[Drill]) -> Run:
     try:
         loaded = load_service(args.app)
@@ -61,8 +73,7 @@ def _on_start(args: argparse.Namespace, drills: list[Drill]) -> Run:
         raise
     except Exception as exc:  # the module raised while being imported
         raise UsageError(f"cannot load {args.app}: {type(exc).__name__}: {exc}") from exc
-    config = loaded.fact("drill.config")
-    postgres = bool(config.postgres) if isinstance(config, DrillConfig) else False
+    postgres = _needs_postgres(loaded)
     try:
         with started(args.app, postgres=postgres) as target:
             results = run_drills(target, drills, allow=set(args.allow), started=True)
