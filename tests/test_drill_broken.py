@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from hardened.testing import free_port
 from tests.test_drill_cli import drill
 
 CASES = [
@@ -38,3 +44,30 @@ def test_the_drill_of_the_open_gate_fails_and_says_why(
         assert rows[name]["passed"] is False, rows[name]
         assert why in rows[name]["evidence"], rows[name]
         assert rows[name]["measured"], rows[name]
+
+
+def test_slow_clients_fail_where_nothing_enforces_the_header_timeout(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """Under stock uvicorn a header-trickling socket outlives the timeout the report claims."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "uvicorn", "tests.apps.drill_broken:stock", "--port"]
+    with subprocess.Popen([*command, str(port), "--log-level", "warning"], cwd=repo_root) as server:
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                time.sleep(0.1)
+            out = tmp_path / "drill.json"
+            args = ["--url", url, "--admin-url", url, "--only", "slow_clients"]
+            done = drill(repo_root, *args, "--json", str(out))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (row,) = json.loads(out.read_text())["drills"]
+    assert "still open" in row["evidence"]
+    assert row["measured"]["trickle_cut_s"] is None

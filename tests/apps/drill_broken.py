@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hardened import EndpointsConfig
 from hardened.breaker import BreakerConfig
 from hardened.retry import RetryConfig
 from hardened.shutdown import ShutdownConfig
@@ -34,3 +35,6 @@ storm = build(
 short_drain = build("short-drain", shutdown=ShutdownConfig(drain_timeout=0.2))
 # No RED metrics and no shedder: blind under junk traffic, collapsing under overload.
 blind = build("blind", observe=None, shed=None, slos=())
+# Served by stock uvicorn (no header timeout), its report on the public port: the slow-client
+# timeouts the report claims are not enforced.
+stock = build("stock", endpoints=EndpointsConfig(admin_on_public_port=True))

@@ -197,8 +197,14 @@ class DrillHooks:
         task = asyncio.create_task(hold_all())
         self._holds.add(task)  # kept until done, so the hold cannot be collected mid-way
         task.add_done_callback(self._holds.discard)
-        async with asyncio.timeout(pool.config.acquire_timeout + 1.0):
-            await held.wait()
+        try:
+            async with asyncio.timeout(pool.config.acquire_timeout + 1.0):
+                await held.wait()
+        except TimeoutError:
+            await _reply(
+                send, 409, {"error": "could not check out every connection", "held": count[0]}
+            )
+            return
         await _reply(
             send,
             200,

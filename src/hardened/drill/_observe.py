@@ -25,6 +25,7 @@ JUNK_REQUESTS = 200
 JUNK_SERIES_ALLOWED = 12
 OVERLOAD_FACTOR = 3
 OVERLOAD_S = 3.0
+MAX_OVERLOAD_REQUESTS = 3000
 
 
 def _series(target: Target) -> dict[str, int]:
@@ -87,7 +88,7 @@ def overload(target: Target) -> Outcome:
     cpu, critical = target.declared("cpu"), target.declared("critical")
     one = statistics.median(target.send(cpu, timeout=10).seconds for _ in range(3))
     rate = OVERLOAD_FACTOR / max(one, 0.001)
-    count = int(rate * OVERLOAD_S)
+    count = min(int(rate * OVERLOAD_S), MAX_OVERLOAD_REQUESTS)
     stop = threading.Event()
     vital: list[Answer] = []
 
