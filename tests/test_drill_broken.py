@@ -71,3 +71,17 @@ def test_slow_clients_fail_where_nothing_enforces_the_header_timeout(
     (row,) = json.loads(out.read_text())["drills"]
     assert "still open" in row["evidence"]
     assert row["measured"]["trickle_cut_s"] is None
+
+
+def test_one_key_sent_twenty_times_without_a_layer_fails(repo_root: Path, tmp_path: Path) -> None:
+    """Without the Idempotency-Key layer 20 sends of one key over 2 replicas are 20 charges."""
+    out = tmp_path / "drill.json"
+    env = {"DRILL_EFFECTS_FILE": str(tmp_path / "charges.log")}
+    args = ["--only", "idempotency", "--json", str(out)]
+    done = drill(repo_root, "tests.apps.drill_idem:no_key", *args, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (row,) = json.loads(out.read_text())["drills"]
+    assert row["measured"]["replicas"] == 2
+    assert row["measured"]["effects"] == 20
+    assert "made 20 effects" in row["evidence"]
+    assert "not 422" in row["evidence"]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from hardened.drill import _breaker, _deadline, _lifecycle, _loop, _observe, _pool, _shutdown
+from hardened.drill import (
+    _breaker,
+    _deadline,
+    _idempotency,
+    _lifecycle,
+    _loop,
+    _observe,
+    _pool,
+    _shutdown,
+)
 from hardened.drill._model import Drill
 from hardened.gates import GATE_NAMES
 
@@ -15,6 +24,7 @@ CATALOG: tuple[Drill, ...] = tuple(
             *_deadline.DRILLS,
             *_loop.DRILLS,
             *_pool.DRILLS,
+            *_idempotency.DRILLS,
             *_breaker.DRILLS,
             *_shutdown.DRILLS,
             *_observe.DRILLS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["TOKEN_ENV", "DrillConfig", "DrillRequest"]
 
 TOKEN_ENV = "HARDENED_DRILL_TOKEN"  # noqa: S105 - the variable's name, not a secret
-ROLES = ("slow", "upload", "outbound", "critical", "cpu", "database")
+ROLES = ("slow", "upload", "outbound", "critical", "cpu", "database", "idempotent")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +52,8 @@ class DrillConfig:
     Requests by role: `slow` takes about a second (shutdown drill), `upload` reads its body
     (chunked body drill), `outbound` calls `dependencies[0]` (breaker and deadline drills),
     `critical` must be served under overload, `cpu` burns CPU (the overload drill),
-    `database` checks out a connection of `pools[0]` (the pool drill). `postgres`: the
+    `database` checks out a connection of `pools[0]` (the pool drill), `idempotent` is an
+    unsafe request with an effect that `effects()` counts (the idempotency drill). `postgres`: the
     service needs a PostgreSQL, so `hardened drill MODULE:ATTR` starts a scratch one when
     `DATABASE_URL` is unset.
     """
@@ -64,6 +65,8 @@ class DrillConfig:
     critical: DrillRequest | None = None
     cpu: DrillRequest | None = None
     database: DrillRequest | None = None
+    idempotent: DrillRequest | None = None
+    effects: Callable[[], Awaitable[int]] | None = None
     block_loop: Callable[[float], None] | None = None
     dependencies: Sequence[Dependency] = ()
     pools: Sequence[PostgresPool] = ()

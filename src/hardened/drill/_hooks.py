@@ -9,6 +9,7 @@ a proof document is configured, the `gates.proof` fact that `/gates` applies.
     POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass"}: a fault per attempt
     GET  /drill/dependency/<name>      attempts seen, the budget the last attempt carried
     POST /drill/pool/<name>            {"hold_s": 2}: check out every connection, for that long
+    GET  /drill/effects                the declared effect counter (the idempotency drill)
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class DrillHooks:
             await self._block(receive, send)
         elif len(parts) == 2 and parts[0] == "dependency" and parts[1] in self.faults:
             await self._fault(self.faults[parts[1]], method, receive, send)
+        elif parts == ["effects"] and method == "GET" and self.config.effects:
+            await _reply(send, 200, {"count": await self.config.effects()})
         elif len(parts) == 2 and parts[0] == "pool" and parts[1] in self.pools:
             await self._hold(self.pools[parts[1]], receive, send)
         else:
