@@ -59,7 +59,7 @@ def test_drill_url_runs_the_safe_set_and_leaves_the_service_as_it_was(
         done = drill(repo_root, *args, "--json", str(out))
         assert done.returncode == 0, done.stdout + done.stderr
         fault = httpx.get(f"{server.admin_url}/drill/dependency/echo", headers=AUTH).json()
-        assert fault["mode"] == "pass"
+        assert fault["mode"] == "off"
         assert fault["breaker"] == "closed"
         assert httpx.get(f"{server.url}/readyz").status_code == 200
         assert httpx.get(f"{server.url}/outbound").text == "echoed"

@@ -87,7 +87,7 @@ def outage(target: Target) -> Outcome:
         target.hook(hook, {"mode": "pass"})
         after_hang = _recover(target, spec, open_s, total)
     finally:
-        target.hook(hook, {"mode": "pass"})
+        target.hook(hook, {"mode": "off"})
     allowed = requests * (1 + RETRY_RATIO) + RETRIES_PER_SECOND * window
     slowest = max(a.seconds for a in hanging)
     for phase, answers in (("failing", failing), ("hanging", hanging)):

@@ -52,8 +52,13 @@ def propagated(target: Target) -> Outcome:
     require_safe(target, spec, "outbound")
     name = first_dependency(target)
     target.hook(f"dependency/{name}", {"mode": "pass"})
-    answer = target.send(spec, headers={"X-Request-Timeout": f"{CALLER_BUDGET_S}"}, timeout=30.0)
-    seen = target.hook_get(f"dependency/{name}").json() or {}
+    try:
+        answer = target.send(
+            spec, headers={"X-Request-Timeout": f"{CALLER_BUDGET_S}"}, timeout=30.0
+        )
+        seen = target.hook_get(f"dependency/{name}").json() or {}
+    finally:
+        target.hook(f"dependency/{name}", {"mode": "off"})
     budget, header = seen.get("budget_s"), seen.get("header")
     failures = []
     if not seen.get("attempts"):

@@ -6,7 +6,7 @@ a proof document is configured, the `gates.proof` fact that `/gates` applies.
 
     GET  /drill                        what the service declared (requests, hooks)
     POST /drill/block_loop             {"seconds": 0.3}: the declared function blocks the loop
-    POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass"}: a fault per attempt
+    POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass" | "off"}: per attempt
     GET  /drill/dependency/<name>      attempts seen, the budget the last attempt carried
     POST /drill/pool/<name>            {"hold_s": 2}: check out every connection, for that long
     GET  /drill/effects                the declared effect counter (the idempotency drill)
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DependencyFault", "DrillHooks"]
 
-MODES = ("pass", "fail", "hang")
+MODES = ("pass", "fail", "hang", "off")
 MAX_BLOCK_S = 5.0
 MAX_HOLD_S = 10.0
 
@@ -173,7 +173,8 @@ class DrillHooks:
                 return
             fault.mode = str(mode)
             fault.attempts = 0
-            fault.dependency.fault = fault
+            # "off" detaches the fault: the dependency's attempts pay nothing for drills again.
+            fault.dependency.fault = None if mode == "off" else fault
         await _reply(send, 200, fault.state())
 
     async def _hold(self, pool: PostgresPool, receive: Receive, send: Send) -> None:
