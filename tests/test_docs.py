@@ -25,6 +25,7 @@ COMMANDS = ("run", "check", "rules", "drill")
 # Flags of other tools the docs mention: (flag, the tool it belongs to).
 FOREIGN_FLAGS = {
     "--strict": "mypy",
+    "--token": "an application's own flag (the redaction example)",
     "--workers": "uvicorn",
     "--limit-concurrency": "uvicorn",
     "--stop-timeout": "docker run",

@@ -71,7 +71,7 @@ def test_unbuilt_gates_fail_with_their_reason_never_pass() -> None:
 def test_report_schema_is_the_documented_document() -> None:
     """The report has exactly the documented keys and JSON types, and serialises."""
     report = Service("svc", tier="critical").report()
-    assert set(report) == {"service", "tier", "status", "gates", "warnings"}
+    assert set(report) == {"service", "tier", "status", "gates", "warnings", "redacted"}
     assert report["service"] == "svc"
     assert report["tier"] == "critical"
     assert report["status"] in {"pass", "warn", "fail"}

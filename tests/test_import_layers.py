@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "hardened"
 # Lowest first. A module may import its own layer or a lower one; gate folders may not import
 # one another (the deadline folder is the core the gates build on).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("clock", "errors", "problems", "_fields"),
+    ("clock", "errors", "problems", "_fields", "faults", "redact"),
     ("components", "gates", "routes", "stages", "state", "wiring", "deadline"),
     (
         "lifecycle",

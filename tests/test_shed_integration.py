@@ -73,7 +73,7 @@ def test_request_past_its_deadline_is_dropped_before_the_body_is_read(repo_root:
         fine = httpx.post(f"{server.url}/upload", content=body, headers={"x-request-timeout": "5"})
         assert fine.text == str(len(body))
         metrics = httpx.get(f"{server.admin_url}/metrics").text
-    assert 'route="__shed__",status="504"} 1.0' in metrics
+    assert 'route="__caller__",status="504"} 1.0' in metrics  # the caller's, not ours
     assert 'http_server_requests_total{method="POST",route="/upload",status="200"} 1.0' in metrics
 
 

@@ -14,6 +14,7 @@
     │   ├── PoolExhausted (TimeoutError)   no connection within the timeout  → 503
     │   └── BodyTooLarge                   the body passed its limit          → 413
     ├── DeadlineExceeded (TimeoutError)    the request budget is spent        → 504
+    ├── BodyTimeout (TimeoutError)         the client was too slow with its body → 408
     ├── DependencyTimeout (TimeoutError)   a dependency did not answer in time → 504
     ├── ShutdownInterrupted                cut at the drain timeout or forced → 503
     └── IdempotencyError                   an Idempotency-Key problem
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "BodyTimeout",
     "BodyTooLarge",
     "BulkheadFull",
     "CircuitOpen",
@@ -124,6 +126,15 @@ class DeadlineExceeded(HardenedError, TimeoutError):
     status = 504
     problem_type = "https://hardened.dev/problems/deadline-exceeded"
     title = "Request deadline exceeded"
+
+
+class BodyTimeout(HardenedError, TimeoutError):
+    """The budget ran out while the application waited on the client's body: the client's fault."""
+
+    status = 408
+    close = True  # the rest of the body is never read
+    problem_type = "https://hardened.dev/problems/body-timeout"
+    title = "Request Timeout"
 
 
 class DependencyTimeout(HardenedError, TimeoutError):

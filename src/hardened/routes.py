@@ -8,7 +8,9 @@ Two views of one tree (Mounts, Hosts and FastAPI's lazily included routers walke
 * `RouteTemplates`: the matched route's full template for metric labels (Mounts included), never
   the raw path. Starlette records the matched route in ``scope["route"]``; a table built once maps
   each route object to its template, so a request costs one dict lookup. Nothing matched (404
-  floods, CORS preflights answered by middleware, ``redirect_slashes`` 307s) is ``__unmatched__``.
+  floods, CORS preflights answered by middleware, ``redirect_slashes`` 307s) is ``__unmatched__``;
+  a request answered before routing (a 413 for its declared length, a busy 503) carries the
+  route it would have reached, and one whose caller's own budget was spent ``__caller__``.
   A router that does not record the route (FastAPI's for plain routes such as ``/docs``) is
   matched by the endpoint it selected. Labels drop path converters (``/orders/{order_id}``).
 """
@@ -22,7 +24,10 @@ from typing import Any, TypeVar
 from starlette.routing import BaseRoute, Host, Match, Mount, compile_path
 from starlette.types import ASGIApp, Scope
 
+from hardened.faults import CALLER, CLIENT_FAULT, ClientFault
+
 __all__ = [
+    "CALLER",
     "OVERFLOW",
     "SHED",
     "STANDARD_METHODS",
@@ -158,6 +163,20 @@ def _walk_included(included: Any, prefix: str, out: list[tuple[Any, str]]) -> No
             out.append((original, prefix + path))
 
 
+def _matching(routes: Iterable[Any], scope: Scope) -> tuple[Any, Scope] | None:
+    """The innermost route that fully matches `scope` (Starlette's own matching), if any."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        inner = getattr(route, "routes", None)
+        if isinstance(route, Mount | Host) and inner is not None:
+            found = _matching(inner, {**scope, **child})
+            return found if found is not None else (route, {**scope, **child})
+        return route, {**scope, **child}
+    return None
+
+
 def _walk(routes: Iterable[Any], prefix: str, out: list[tuple[Any, str]]) -> None:
     for route in routes:
         if hasattr(route, "effective_candidates"):
@@ -229,7 +248,18 @@ class RouteTemplates:
             label = self._endpoints.get(id(endpoint))
             if label is not None:
                 return label
-        return SHED if "hardened.shed" in scope else UNMATCHED
+        if scope.get(CLIENT_FAULT) == ClientFault.BUDGET:
+            return CALLER  # the caller's own budget was spent
+        if "hardened.shed" in scope:
+            return SHED
+        if scope.get("type") != "http" or "path" not in scope:
+            return UNMATCHED
+        found = _matching(getattr(self._app, "routes", None) or (), scope)  # answered unrouted
+        if found is None:
+            return UNMATCHED
+        route, matched = found
+        self._ensure()
+        return self._template(matched, route) if id(route) in self._table else UNMATCHED
 
     def _template(self, scope: Scope, route: Any) -> str:
         if route is None:

@@ -7,6 +7,8 @@ page at 14.4x over 1h and 5m or 6x over 6h and 30m, ticket at 3x over 1d and 2h 
 and 6h (factors for a 30-day period; other periods scale them), each only once its long window
 holds `SLO.min_bad_requests` bad requests (the workbook's low-traffic guard). The same windows,
 ratio and guard are used in process (`slo_burn_rate`, the observe gate), so the two agree.
+Requests the caller's own budget decided (`route="__caller__"`) are neither SLO events nor
+errors, here as in process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.utils import floatToGoString
 
 from hardened.errors import ConfigError
+from hardened.faults import CALLER
 from hardened.observe import SLO, RedMetrics
 from hardened.observe._slo import window_name
 
@@ -47,6 +50,8 @@ def alert_factors(slo: SLO) -> list[tuple[str, int, int, float]]:
 
 
 _5XX = 'status=~"5.."'
+# A request its caller's own budget decided (hardened.faults) is no SLO event and no error.
+_NOT_CALLER = f'route!="{CALLER}"'
 
 
 def _q(value: str) -> str:
@@ -73,7 +78,7 @@ def _camel(text: str) -> str:
 
 
 def _sli_error(slo: SLO, selector: str, window: str, buckets: tuple[float, ...]) -> str:
-    route = _route_matcher(slo)
+    route = _route_matcher(slo) or _NOT_CALLER
     if slo.latency is None:
         total = f"http_server_requests_total{_matchers(selector, route)}"
         bad = f"http_server_requests_total{_matchers(selector, route, _5XX)}"
@@ -90,7 +95,7 @@ def _sli_error(slo: SLO, selector: str, window: str, buckets: tuple[float, ...])
 
 def _sli_bad(slo: SLO, selector: str, window: str) -> str:
     """Bad requests over `window` (the minimum-traffic guard of the burn-rate alerts)."""
-    route = _route_matcher(slo)
+    route = _route_matcher(slo) or _NOT_CALLER
     if slo.latency is None:
         bad = f"http_server_requests_total{_matchers(selector, route, _5XX)}"
         return f"sum(increase({bad}[{window}]))"
@@ -104,7 +109,7 @@ def _sli_bad(slo: SLO, selector: str, window: str) -> str:
 
 def _red_rules(name: str, selector: str) -> Iterator[str]:
     requests = f"http_server_requests_total{_matchers(selector)}"
-    errors = f"http_server_requests_total{_matchers(selector, _5XX)}"
+    errors = f"http_server_requests_total{_matchers(selector, _5XX, _NOT_CALLER)}"
     buckets = f"http_server_request_duration_seconds_bucket{_matchers(selector)}"
     labels = f"        labels:\n          service: {_q(name)}"
     rules = [

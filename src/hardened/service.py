@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +28,7 @@ from hardened.components import Components
 from hardened.deadline import Deadline, DeadlineConfig
 from hardened.endpoints import EndpointsConfig, public_probes
 from hardened.errors import ConfigError, HardenedError, StartupFailed
+from hardened.faults import client_gone_handler
 from hardened.gates import (
     FactReader,
     Gate,
@@ -124,6 +125,7 @@ class Service:
         if isinstance(self.app, Starlette):
             self.app.add_exception_handler(HardenedError, _problem_handler)
             self.app.add_exception_handler(json.JSONDecodeError, malformed_json_handler)
+            self.app.add_exception_handler(ClientDisconnect, client_gone_handler)
         self.publish_fact("state.mechanisms", lambda: self.mechanisms)
         self.publish_fact("gates.configured", self.gates.configured)
         self.publish_fact(

@@ -2,7 +2,9 @@
 
 The scan looks at module globals only: the modules that hold the service or its application,
 the modules of route endpoints, and any named in `DeadlineConfig.scan_modules`. A client made
-inside a function, a closure or a class attribute is invisible to it (the gate says so).
+inside a function, a closure or a class attribute is invisible to it (the gate says so). It
+walks all of `sys.modules` (milliseconds, holding the GIL), so `WiringScan` runs it once the
+service serves and keeps the answer until refreshed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTBOUND_TYPES",
     "DeadlineConsumer",
+    "WiringScan",
     "consumes_deadline",
     "makes_calls",
     "module_globals",
@@ -144,3 +147,35 @@ def outside_clients(service: Installer, extra_modules: Iterable[str]) -> list[di
         if client is not None and id(value) not in registered:
             flagged.append({"where": where, "type": client})
     return flagged
+
+
+class WiringScan:
+    """`outside_clients`, computed once the service serves and kept until `refresh()`.
+
+    Before start-up (`hardened check`) every call scans: modules may still be importing.
+    """
+
+    def __init__(self, service: Installer, extra_modules: Iterable[str]) -> None:
+        self._service = service
+        self._extra = tuple(extra_modules)
+        self._cached: list[dict[str, str]] | None = None
+        self.scans = 0
+
+    @property
+    def cached(self) -> bool:
+        """True when the next `result()` will not scan."""
+        return self._cached is not None
+
+    def result(self) -> list[dict[str, str]]:
+        """The clients found (a copy: callers may keep it)."""
+        found = self._cached
+        if found is None:
+            found = outside_clients(self._service, self._extra)
+            self.scans += 1
+            if self._service.serving():
+                self._cached = found
+        return [dict(entry) for entry in found]
+
+    def refresh(self) -> None:
+        """Scan again at the next `result()`."""
+        self._cached = None

@@ -10,7 +10,7 @@ from hardened.deadline._headers import GRPC_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEAD
 from hardened.deadline._stage import DeadlineStats
 from hardened.gates import GATE_QUESTIONS, GateResult, Installer, Status, Tier
 from hardened.routes import RouteOverrides
-from hardened.wiring import consumes_deadline, makes_calls, outside_clients
+from hardened.wiring import WiringScan, consumes_deadline, makes_calls
 
 __all__ = ["DeadlineGate"]
 
@@ -33,6 +33,7 @@ class DeadlineGate:
         self._config = config
         self._service = service
         self._stats = stats
+        self._wiring = WiringScan(service, config.scan_modules)
 
     @property
     def default_timeout(self) -> float:
@@ -54,9 +55,14 @@ class DeadlineGate:
         return described
 
     def _scan(self) -> list[dict[str, str]]:
-        for name in self._config.scan_modules:
-            importlib.import_module(name)
-        return outside_clients(self._service, self._config.scan_modules)
+        if not self._wiring.cached:
+            for name in self._config.scan_modules:
+                importlib.import_module(name)
+        return self._wiring.result()
+
+    def refresh(self) -> None:
+        """Scan the modules again at the next check (`/gates?refresh=1`)."""
+        self._wiring.refresh()
 
     def check(self, tier: Tier) -> GateResult:
         config, stats = self._config, self._stats
@@ -71,13 +77,22 @@ class DeadlineGate:
             ),
             "outbound_header": REQUEST_TIMEOUT_HEADER,
             "rule": "route timeout or service default, lowered by the inbound header",
-            "edge_answer": {"spent": 504, "arrived_late": 504},
+            "edge_answer": {
+                "spent": 504,
+                "spent_waiting_on_the_clients_body": 408,
+                "arrived_late": "504, route __caller__, in no SLO",
+            },
             "requests_by_source": dict(stats.by_source),
             "expired": stats.expired,
             "refused_late": stats.refused_late,
             "malformed_headers": stats.malformed_header,
             "components": components,
             "outside_clients": outside,
+            "wiring_scan": {
+                "scans": self._wiring.scans,
+                "cached": self._wiring.cached,
+                "refresh": "GET /gates?refresh=1",
+            },
         }
         caveats = [_STREAM_CAVEAT, _SCAN_CAVEAT]
         status = Status.PASS

@@ -3,7 +3,9 @@
 Budget = the route's own timeout or the service default, lowered by an inbound
 `X-Request-Timeout` / `grpc-timeout`. The application runs under that deadline until its
 response starts (then it is released: the status is out); expiry cancels the handler's task
-and the stage answers 504. Requests on the service budget share one loop timer (`_expiry`); a
+and the stage answers 504 — or 408 when the application was waiting on the client's body then
+(`hardened.faults.expiry_error`: the budget stays the bound, the answer names who was slow).
+Requests on the service budget share one loop timer (`_expiry`); a
 route's or caller's budget gets a loop timer of its own (cheaper than `asyncio.timeout`).
 """
 
@@ -22,11 +24,14 @@ from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
 from hardened.deadline._expiry import EXPIRED, LIVE, Expiry, ExpiryQueue, expire
 from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
-from hardened.errors import DeadlineExceeded
+from hardened.errors import DeadlineExceeded, HardenedError
+from hardened.faults import BodyWait, ClientFault, expiry_error, note_fault
 from hardened.routes import RouteOverrides
 from hardened.stages import Exchange, Stage
 
 __all__ = ["DeadlineStage", "DeadlineStats", "task_lookup"]
+
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")  # a request that has a body
 
 
 class DeadlineStats:
@@ -55,8 +60,9 @@ def task_lookup(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Task[A
 class _Budgeted(Expiry):
     """One request's deadline state: its expiry entry, budget token, source and timer."""
 
-    __slots__ = ("handle", "source", "timeout", "token")
+    __slots__ = ("body", "handle", "source", "timeout", "token")
 
+    body: BodyWait | None
     handle: asyncio.TimerHandle | None
     source: str
     timeout: float
@@ -77,6 +83,7 @@ class _Budgeted(Expiry):
         self.source = source
         self.timeout = timeout
         self.handle = None
+        self.body = None
 
 
 class DeadlineStage(Stage):
@@ -90,7 +97,8 @@ class DeadlineStage(Stage):
         self.config = config
         self.clock = clock
         self.stats = stats
-        self.headers = CALLER_BUDGET_HEADERS if config.accept_inbound else ()
+        inbound = CALLER_BUDGET_HEADERS if config.accept_inbound else ()
+        self.headers = inbound + _BODY_HEADERS
         self._routes_of = app  # where `@route_timeout` marks are looked up
         self._default = config.default_timeout
         self._expiry = ExpiryQueue(config.default_timeout)
@@ -109,11 +117,13 @@ class DeadlineStage(Stage):
             route_value = overrides.lookup(exchange.scope)
             if route_value is not None:
                 timeout, source = route_value, "route"
-        if exchange.headers and self.headers:
-            caller, malformed = caller_budget(exchange.headers)
+        headers = exchange.headers
+        if headers and self.config.accept_inbound:
+            caller, malformed = caller_budget(headers)
             self.stats.malformed_header += malformed
             if caller is not None:
                 if caller <= 0:
+                    note_fault(exchange.scope, ClientFault.BUDGET)
                     self.stats.refused_late += 1
                     raise DeadlineExceeded("the request arrived with its budget already spent")
                 if caller < timeout:
@@ -124,6 +134,8 @@ class DeadlineStage(Stage):
         now = exchange.started
         expires = (now if self._real_time else time.monotonic()) + timeout
         state = _Budgeted(exchange, task, expires, source, timeout)
+        if headers and (_BODY_HEADERS[0] in headers or _BODY_HEADERS[1] in headers):
+            state.body = exchange.app_receive = BodyWait(exchange.app_receive)
         if task is not None:  # ASGI servers run each request in a task
             if source == "service":
                 self._expiry.add(loop, state)
@@ -143,12 +155,12 @@ class DeadlineStage(Stage):
 
     def fault(
         self, exchange: Exchange, state: _Budgeted, error: BaseException
-    ) -> DeadlineExceeded | None:
+    ) -> HardenedError | None:
         if state.state != EXPIRED or not isinstance(error, asyncio.CancelledError):
             return None
         state.task.uncancel()
         self.stats.expired += 1
-        return DeadlineExceeded(f"the {state.source} budget of {state.timeout:g}s was spent")
+        return expiry_error(exchange.scope, state.source, state.timeout, state.body)
 
     def _route_timeouts(self) -> RouteOverrides | Literal[False]:
         found = RouteOverrides(self._routes_of, ROUTE_TIMEOUT_ATTRIBUTE)

@@ -10,6 +10,7 @@ from hardened.clock import SYSTEM_CLOCK, Clock
 from hardened.errors import ConfigError
 from hardened.gates._gate import GATE_NAMES, GATE_QUESTIONS, Gate, NotConfiguredGate
 from hardened.gates._result import GateResult, Status, Tier, Waiver
+from hardened.redact import redact_document
 
 __all__ = ["HONESTY_WARNING", "GateBoard", "build_report"]
 
@@ -28,19 +29,25 @@ def _worst(statuses: list[Status]) -> Status:
 
 
 def build_report(service: str, tier: Tier, results: list[GateResult]) -> dict[str, Any]:
-    """The report document (served at `/gates`, printed by `hardened check --json`)."""
+    """The report document (served at `/gates`, printed by `hardened check --json`).
+
+    Every string of the gates' evidence passes `hardened.redact` last: `redacted` counts the
+    secret values replaced here (command lines are already redacted where they are read).
+    """
     warnings: list[str] = []
     status = _worst([result.status for result in results])
     honest_gap = all(r.status is Status.PASS and not r.caveats for r in results)
     if tier is Tier.CRITICAL and results and honest_gap:
         warnings.append(HONESTY_WARNING)
         status = Status.WARN
+    gates, redacted = redact_document([result.to_json() for result in results])
     return {
         "service": service,
         "tier": tier.value,
         "status": status.value,
-        "gates": [result.to_json() for result in results],
+        "gates": gates,
         "warnings": warnings,
+        "redacted": redacted,
     }
 
 
@@ -71,6 +78,13 @@ class GateBoard:
     def configured(self) -> tuple[str, ...]:
         """The names of the gates a mechanism answers for (not the placeholder)."""
         return tuple(n for n, g in self._gates.items() if not isinstance(g, NotConfiguredGate))
+
+    def refresh(self) -> None:
+        """Drop what gates cache between reports (a gate with a `refresh()` method)."""
+        for gate in self._gates.values():
+            refresh = getattr(gate, "refresh", None)
+            if callable(refresh):
+                refresh()
 
     def results(self, tier: Tier) -> list[GateResult]:
         """Check every gate, in the fixed order, with waivers applied."""

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from hardened._fields import check_fields
 from hardened.errors import ConfigError
+from hardened.lifecycle._framing import HeaderLimits
 from hardened.routes import mark_endpoint
 
 __all__ = ["BODY_LIMIT_ATTRIBUTE", "LifecycleConfig", "MiB", "body_limit"]
@@ -35,6 +36,8 @@ class LifecycleConfig:
       balancer closes first (AWS ALB: 60 s).
     - `linger_timeout`: after a refused upload, how long the rest of the body is read and
       discarded so the client sees the 413 instead of a reset.
+    - `header_limits`: bounds on a request head (16 KiB a line, 64 KiB and 100 fields in all);
+      past them `hardened run` answers 431 and closes.
     - `slow_clients_handled_by`: a proxy that enforces header/body timeouts in front of this
       process, when `hardened run` is not used (named in the gate's evidence).
     """
@@ -47,6 +50,7 @@ class LifecycleConfig:
     keep_alive_timeout: float = 65.0
     load_balancer_idle_timeout: float = 60.0
     linger_timeout: float = 2.0
+    header_limits: HeaderLimits = HeaderLimits()  # noqa: RUF009 - frozen, immutable
     slow_clients_handled_by: str | None = None
 
     def __post_init__(self) -> None:

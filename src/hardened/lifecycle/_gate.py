@@ -83,6 +83,14 @@ class LifecycleGate:
                 "body_timeouts": runner.stats.body_timeouts,
                 "lingering_closes": runner.stats.lingered,
                 "discarded_bytes": runner.stats.discarded_bytes,
+                "header_limits": {
+                    "max_line_bytes": config.header_limits.max_line_bytes,
+                    "max_total_bytes": config.header_limits.max_total_bytes,
+                    "max_fields": config.header_limits.max_fields,
+                    "over": "431, Connection: close",
+                    "ambiguous_framing": "400, Connection: close (CL with TE, obs-fold, bare LF)",
+                },
+                "refused_heads": runner.stats.refused_heads,
             }
             return evidence, None
         if config.slow_clients_handled_by:

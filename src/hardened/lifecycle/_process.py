@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardened.redact import redact_command
+
 __all__ = ["INIT_NAMES", "SHELL_NAMES", "ProcessFacts", "describe_handler", "inspect_process"]
 
 INIT_NAMES = frozenset(
@@ -55,6 +57,8 @@ class ProcessFacts:
     sigint_handler: str
     supervisor: str | None
     kubernetes: bool
+    # Secret values replaced in the command lines above (see hardened.redact).
+    redacted: int = 0
 
     @property
     def is_pid1(self) -> bool:
@@ -90,6 +94,7 @@ class ProcessFacts:
             },
             "sigterm_handler": self.sigterm_handler,
             "sigint_handler": self.sigint_handler,
+            "cmdline_values_redacted": self.redacted,
         }
 
 
@@ -110,15 +115,22 @@ def inspect_process(
     """Read the facts now (from `/proc`, the signal table and the environment)."""
     env = os.environ if environ is None else environ
     pid, ppid = os.getpid(), os.getppid()
-    parent_cmdline = _read_proc(ppid, "cmdline") if ppid else None
+    parent_cmdline, parent_redacted = _redacted(_read_proc(ppid, "cmdline") if ppid else None)
+    pid1_cmdline, pid1_redacted = _redacted(_read_proc(1, "cmdline"))
     return ProcessFacts(
         pid=pid,
         ppid=ppid,
         parent_name=_read_proc(ppid, "comm") if ppid else None,
         pid1_name=_read_proc(1, "comm"),
-        pid1_cmdline=_read_proc(1, "cmdline"),
+        pid1_cmdline=pid1_cmdline,
         sigterm_handler=describe_handler(getsignal(signal.SIGTERM)),
         sigint_handler=describe_handler(getsignal(signal.SIGINT)),
         supervisor=_supervisor(ppid, parent_cmdline),
         kubernetes="KUBERNETES_SERVICE_HOST" in env,
+        redacted=parent_redacted + pid1_redacted,
     )
+
+
+def _redacted(cmdline: str | None) -> tuple[str | None, int]:
+    """A command line with its secrets replaced (they would otherwise reach `/gates`)."""
+    return (None, 0) if cmdline is None else redact_command(cmdline)

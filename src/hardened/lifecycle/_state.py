@@ -26,9 +26,10 @@ class LifecycleStats:
 class SlowClientStats:
     """What the server's protocols did to slow clients (plain counters, shared by connections)."""
 
-    __slots__ = ("body_timeouts", "discarded_bytes", "header_timeouts", "lingered")
+    __slots__ = ("body_timeouts", "discarded_bytes", "header_timeouts", "lingered", "refused_heads")
 
     def __init__(self) -> None:
+        self.refused_heads = 0  # 431 (over the header bounds) or 400 (ambiguous framing)
         self.header_timeouts = 0
         self.body_timeouts = 0
         self.lingered = 0

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hardened.faults import CALLER, STATUS_CLIENT_CLOSED
 from hardened.observe._cells import (
     CountedTiming,
     CounterCell,
@@ -30,8 +31,6 @@ from hardened.routes import OVERFLOW
 
 __all__ = ["STATUS_CLIENT_CLOSED", "RedMetrics", "trace_id_of"]
 
-# nginx's code for a client that went away before the answer; never an SLO error.
-STATUS_CLIENT_CLOSED = 499
 _STATUS_CLASS = [f"{code // 100}xx" if 100 <= code <= 599 else "_OTHER" for code in range(600)]
 _STATUS = [str(code) if 100 <= code <= 599 else "_OTHER" for code in range(600)]
 
@@ -42,12 +41,20 @@ def _status_labels(status: int) -> tuple[str, str]:
     return "_OTHER", "_OTHER"
 
 
+_HEX = frozenset(b"0123456789abcdef")
+_NO_TRACE = b"0" * 32
+
+
 def trace_id_of(traceparent: bytes) -> str | None:
-    """The trace id of a W3C `traceparent` header value, or None when it has none."""
+    """The trace id of a W3C `traceparent` header value: 32 lower-case hex digits, not all
+    zero (W3C Trace Context §3.2.2.3); None otherwise, so junk never becomes an exemplar."""
     parts = traceparent.split(b"-")
-    if len(parts) >= 4 and len(parts[1]) == 32 and parts[1] != b"0" * 32:
-        return parts[1].decode("latin-1")
-    return None
+    if len(parts) < 4:
+        return None
+    trace_id = parts[1]
+    if len(trace_id) != 32 or trace_id == _NO_TRACE or not _HEX.issuperset(trace_id):
+        return None
+    return trace_id.decode("ascii")
 
 
 class _ActiveCollector(Collector):
@@ -164,6 +171,8 @@ class RedMetrics:
             count, time_it = self._cells_for(method, route, status)
             count()
             time_it(duration, {"trace_id": trace_id})
+        if route == CALLER:
+            return  # the caller spent its own budget: no SLO counts it (hardened.faults)
         for tracker in self.trackers:
             routes = tracker.slo.routes
             if not routes or route in routes:

@@ -7,7 +7,8 @@ and times the request for its (method, route template, status) — a few microse
 from __future__ import annotations
 
 from hardened.clock import Clock
-from hardened.observe._red import STATUS_CLIENT_CLOSED, RedMetrics, trace_id_of
+from hardened.faults import CLIENT_FAULT, recorded
+from hardened.observe._red import RedMetrics, trace_id_of
 from hardened.routes import STANDARD_METHODS, RouteTemplates
 from hardened.stages import Exchange, Stage
 
@@ -43,7 +44,9 @@ class ObserveStage(Stage):
         if method not in STANDARD_METHODS:
             method = "_OTHER"
         route = self.routes.template(scope)
-        status = exchange.status or (STATUS_CLIENT_CLOSED if exchange.cancelled else 500)
+        status = exchange.status
+        if not status or CLIENT_FAULT in scope:  # the status policy (hardened.faults)
+            status, route = recorded(scope, status, route, cancelled=exchange.cancelled)
         duration = exchange.ended - exchange.started
         trace = exchange.headers.get(_TRACEPARENT) if exchange.headers else None
         counted_timing = red.known.get((method, route, status))

@@ -9,6 +9,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from hardened.lifecycle._framing import HEAD_TOO_LARGE
 from hardened.server._protocols import _EdgeMixin
 
 __all__ = ["HardenedHttpToolsProtocol"]
@@ -33,6 +34,14 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._edge_setup()
+
+    def data_received(self, data: bytes) -> None:
+        """Measure head bytes before the parser buffers them (httptools has no bound)."""
+        in_head = not (self._discarding or self._body_pending())
+        if in_head and self._head_meter.feed(data) == HEAD_TOO_LARGE:
+            self._refuse_head(431)
+            return
+        super().data_received(data)
 
     def _headers_pending(self) -> bool:
         scope = self.scope

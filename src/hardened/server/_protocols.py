@@ -5,6 +5,8 @@
   `408` and the connection is closed; a silent one is closed.
 - Body timeout: the longest silence while the client still owes body bytes and the
   application is reading them (a paused read is the application's choice, not the client's).
+- Header bounds and framing (`hardened.lifecycle._framing`): a head over its bounds gets `431`,
+  an ambiguously framed one on h11 gets `400`; both close the connection (lingering).
 - Lingering close: when uvicorn closes a connection whose request body is still arriving
   (a 413 with `Connection: close`), the write side is shut first and the rest of the body is
   read and dropped for up to `linger_timeout`, so the client reads the answer instead of a
@@ -26,7 +28,9 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from hardened.lifecycle import SlowClientStats
+from hardened.faults import ClientFault, note_fault
+from hardened.lifecycle import HeaderLimits, SlowClientStats
+from hardened.lifecycle._framing import HeadMeter, buffered_head_refusal, refusal
 
 __all__ = [
     "EdgeTimeouts",
@@ -60,11 +64,13 @@ class HardenedConfig(uvicorn.Config):
         *,
         edge_timeouts: EdgeTimeouts,
         edge_stats: SlowClientStats,
+        header_limits: HeaderLimits | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self.edge_timeouts = edge_timeouts
         self.edge_stats = edge_stats
+        self.header_limits = header_limits or HeaderLimits()
 
 
 class _LingeringTransport:
@@ -120,6 +126,8 @@ class _EdgeMixin(asyncio.Protocol):
         self._closing = False
         self._discarding = False
         self._app_not_reading = False  # seen at the last body check: the client was not stalling
+        limits = getattr(self.config, "header_limits", None)
+        self._head_meter = HeadMeter(limits if isinstance(limits, HeaderLimits) else HeaderLimits())
 
     # -- parser-specific state ---------------------------------------------------------------
 
@@ -163,7 +171,18 @@ class _EdgeMixin(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._note(ClientFault.DISCONNECT)
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self._note(ClientFault.MALFORMED)  # mid-body: the application's request is cut
+        super().send_400_response(msg)  # type: ignore[misc]
+
+    def _note(self, fault: ClientFault) -> None:
+        """Tell the edge (in the scope) why a request ended before any status reached the client."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            note_fault(cycle.scope, fault)
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -205,6 +224,7 @@ class _EdgeMixin(asyncio.Protocol):
             self._arm(left)
             return
         self._edge_stats.body_timeouts += 1
+        self._note(ClientFault.SLOW_BODY)
         if cycle is not None and not cycle.response_started:
             real.write(_REQUEST_TIMEOUT)
         self._closing = True
@@ -221,19 +241,35 @@ class _EdgeMixin(asyncio.Protocol):
             real.close()
             return
         if self._body_pending() and not real.is_closing() and real.can_write_eof():
-            self._discarding = True
             self._edge_stats.lingered += 1
-            real.write_eof()
-            real.resume_reading()
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self.loop.call_later(self._linger_timeout, real.close)
+            self._linger(real)
             return
         real.close()
+
+    def _linger(self, real: asyncio.Transport) -> None:
+        """Shut the write side, then read and drop what arrives for up to `linger_timeout`."""
+        self._discarding = True
+        real.write_eof()
+        real.resume_reading()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(self._linger_timeout, real.close)
 
     def eof_received(self) -> None:
         if self._discarding and self._real is not None:
             self._real.close()
+
+    def _refuse_head(self, status: int) -> None:
+        """Answer a refused head (431 or 400) and close lingering: the rest is never parsed."""
+        real = self._real
+        if real is not None and not self._closing:
+            self._edge_stats.refused_heads += 1
+            self._closing = True
+            real.write(refusal(status))
+            if real.can_write_eof():
+                self._linger(real)
+            else:
+                real.close()
 
 
 class HardenedH11Protocol(_EdgeMixin, H11Protocol):
@@ -248,6 +284,18 @@ class HardenedH11Protocol(_EdgeMixin, H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._edge_setup()
+        # h11's own bound answers 400; ours (431) must see every head first.
+        limit = self._head_meter.limits.max_total_bytes + 1
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limit)
+
+    def handle_events(self) -> None:
+        """Bound and check the buffered head before h11 parses it (pipelined heads included)."""
+        if self.conn.their_state is h11.IDLE and not self._closing:
+            status = buffered_head_refusal(self.conn.trailing_data[0], self._head_meter)
+            if status:
+                self._refuse_head(status)
+                return
+        super().handle_events()
 
     def _headers_pending(self) -> bool:
         # Idle with unparsed bytes: part of a request line or headers has arrived.

@@ -193,6 +193,7 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
         RequestIds(service),
         edge_timeouts=timeouts,
         edge_stats=stats,
+        header_limits=lifecycle.header_limits,
         host=config.host,
         port=config.port,
         lifespan="on",
@@ -225,6 +226,7 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
             RequestIds(AdminApp(service), access_log=False),  # scrapes stay out of the log
             edge_timeouts=timeouts,
             edge_stats=SlowClientStats(),
+            header_limits=lifecycle.header_limits,
             host=config.admin_host or config.host,
             port=config.admin_port,
             lifespan="off",

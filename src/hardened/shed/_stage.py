@@ -24,6 +24,7 @@ from starlette.types import Scope
 
 from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
 from hardened.errors import DeadlineExceeded, HardenedError, LoadShed
+from hardened.faults import ClientFault, note_fault
 from hardened.problems import problem_response
 from hardened.shed._config import Priority, ShedConfig
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
@@ -207,6 +208,8 @@ class Shedder(Stage):
         self.rejected_total += 1
         self._rejected[(reason, priority)].inc()
         scope["hardened.shed"] = reason
+        if reason == "deadline":
+            note_fault(scope, ClientFault.BUDGET)  # the caller's budget, not our overload
         close = self._should_close(scope, now)
         self.closed_total += close
         status, headers, body = self._answer(reason, close)
