@@ -198,19 +198,22 @@ class AdminApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        path = scope["path"]
+        if path == "/drill" or path.startswith("/drill/"):
+            drill = self._service.fact("admin.drill")  # the drill hooks: their token, methods
+            if drill is not None:
+                await drill(scope, receive, send)
+                return
         if scope["method"] not in _READ_METHODS:
             await _send_not_allowed(send)
             return
         endpoints = self._service.endpoints
-        path = scope["path"]
         if path in (endpoints.gates_path, endpoints.metrics_path):
             await self._render(scope, send, path == endpoints.gates_path)
         elif path == endpoints.livez_path:
             await send_liveness(send)
         elif path == endpoints.readyz_path:
             await send_readiness(send, self._service)
-        elif (path == "/drill" or path.startswith("/drill/")) and self._service.fact("admin.drill"):
-            await self._service.fact("admin.drill")(scope, receive, send)
         else:
             await send_json(send, 404, {"status": "not found", "path": path})
 

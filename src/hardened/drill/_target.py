@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Launcher", "Target"]
 
+BUSY_RETRIES = 5  # the admin listener refuses renders past its queue with 503 + Retry-After
 Launcher = Callable[[bool], contextlib.AbstractContextManager["RunningServer"]]
 
 
@@ -38,8 +40,14 @@ class Target:
         return request(self.url, "GET", path, headers=headers)
 
     def admin(self, path: str) -> Answer:
-        """GET `path` on the admin listener."""
-        return request(self.admin_url, "GET", path)
+        """GET `path` on the admin listener (waiting out a busy 503 a few times)."""
+        answer = request(self.admin_url, "GET", path)
+        for _ in range(BUSY_RETRIES):
+            if answer.status != 503 or "retry-after" not in answer.headers:
+                break
+            time.sleep(min(float(answer.headers["retry-after"]), 2.0))
+            answer = request(self.admin_url, "GET", path)
+        return answer
 
     def report(self) -> dict[str, Any]:
         """The running service's gate report (`/gates`)."""
