@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL per session (or DATABASE_URL), FakeClock."""
+"""Shared fixtures: real PostgreSQL per session (or DATABASE_URL), FakeClock; the tools banner."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["hardened.testing.pytest_plugin"]
+pytest_plugins = ["hardened.testing.pytest_plugin", "tests._tools", "pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

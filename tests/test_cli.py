@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hardened.testing import free_port, run_server
@@ -46,6 +47,38 @@ def test_check_tier_flag_changes_the_tier(repo_root: Path) -> None:
         "check", "tests.apps.basic:app", "--json", "--tier", "internal", cwd=repo_root
     )
     assert json.loads(result.stdout)["tier"] == "internal"
+
+
+def test_check_tier_flag_re_evaluates_status_and_exit_code(repo_root: Path) -> None:
+    """A service passing at its own tier fails under --tier critical: status fail, exit 1."""
+    own = hardened("check", "tests.apps.tiered:app", "--json", cwd=repo_root)
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert json.loads(own.stdout)["status"] == "warn"
+    critical = hardened(
+        "check", "tests.apps.tiered:app", "--json", "--tier", "critical", cwd=repo_root
+    )
+    assert critical.returncode == 1, critical.stdout + critical.stderr
+    report = json.loads(critical.stdout)
+    assert report["status"] == "fail"
+    assert report["gates"][-1]["status"] == "fail"
+
+
+def test_gates_tier_query_and_check_url_tier_re_evaluate(repo_root: Path) -> None:
+    """`/gates?tier=critical` and `check --url --tier critical` fail where the own tier warns."""
+    with run_server("tests.apps.tiered:app", cwd=repo_root) as server:
+        own = httpx.get(f"{server.admin_url}/gates").json()
+        critical = httpx.get(f"{server.admin_url}/gates?tier=critical").json()
+        internal = httpx.get(f"{server.admin_url}/gates?tier=internal").json()
+        passing = hardened("check", "--url", server.admin_url, cwd=repo_root)
+        failing = hardened(
+            "check", "--url", server.admin_url, "--tier", "critical", "--json", cwd=repo_root
+        )
+    assert (own["tier"], own["status"]) == ("standard", "warn")
+    assert (critical["tier"], critical["status"]) == ("critical", "fail")
+    assert (internal["tier"], internal["gates"][-1]["status"]) == ("internal", "pass")
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert failing.returncode == 1
+    assert json.loads(failing.stdout)["status"] == "fail"
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
-from hardened import Components, ConfigError, Service
+from hardened import Components, ConfigError, Service, component
 from hardened._lifespan import InnerLifespan
 from hardened.errors import StartupFailed
 
@@ -95,12 +99,28 @@ async def test_a_hanging_teardown_is_bounded_and_the_rest_still_stop() -> None:
 
 
 async def test_override_after_start_up() -> None:
-    """Tests replace a started component by type."""
-    components = Components()
-    components.register_value(Cache, Cache())
-    replacement = Cache()
-    components.override(Cache, replacement)
-    assert components.get(Cache) is replacement
+    """A started component replaced by type: handlers get the stand-in; its own stop still runs."""
+    events: list[str] = []
+    original, replacement = Cache(), Cache()
+
+    async def which(request: Request) -> Response:
+        cache = component(request, Cache)
+        return PlainTextResponse("replacement" if cache is replacement else "original")
+
+    service = Service("svc", routes=[Route("/which", which)])
+    service.components.provide(Cache)(_recording(events, "cache", original))
+    transport = httpx.ASGITransport(app=service)
+    await service.components.start()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/which")).text == "original"
+            service.components.override(Cache, replacement)
+            assert (await client.get("/which")).text == "replacement"
+    finally:
+        await service.components.stop()
+    assert events == ["start cache", "stop cache"], "the started original is still torn down"
+    with pytest.raises(LookupError, match="no component registered as Database"):
+        service.components.override(Database, Database())
 
 
 def test_lookup_errors_name_the_type() -> None:

@@ -45,6 +45,11 @@ async def quick(request: Request) -> Response:
     return await budget(request)
 
 
+@route_timeout(0.3)
+async def sleepy_route(request: Request) -> Response:
+    return await sleepy(request)
+
+
 async def sleepy(request: Request) -> Response:
     ran.append("sleepy")
     await asyncio.sleep(10)
@@ -158,7 +163,7 @@ async def test_spent_budget_answers_504_and_cancels_the_handler() -> None:
     assert answer.status_code == 504
     assert "0.2s" in answer.json()["detail"]
     assert ran == ["sleepy"]
-    assert 0.15 < elapsed < 5.0
+    assert 0.2 <= elapsed < 0.2 + 0.25
     assert service.report()["gates"][1]["evidence"]["expired"] == 1
 
 
@@ -178,9 +183,40 @@ async def test_service_budget_expires_each_of_concurrent_requests() -> None:
         fast = await c.get("/budget")
     assert [answer.status_code for answer in answers] == [504, 504, 504]
     assert "service budget of 0.2s" in answers[0].json()["detail"]
-    assert 0.15 < elapsed < 5.0
+    assert 0.2 <= elapsed < 0.2 + 0.25
     assert fast.status_code == 200
     assert service.report()["gates"][1]["evidence"]["expired"] == 3
+
+
+async def test_route_budget_answers_504_when_it_is_spent() -> None:
+    """A route's own 0.3 s budget against a 10 s handler: 504 after 0.3 s, not later."""
+    ran.clear()
+    service = Service(
+        "svc",
+        routes=[Route("/sleepy-route", sleepy_route)],
+        deadline=DeadlineConfig(default_timeout=5.0),
+    )
+    loop = asyncio.get_running_loop()
+    async with client(service) as c:
+        began = loop.time()
+        answer = await c.get("/sleepy-route")
+        elapsed = loop.time() - began
+    assert answer.status_code == 504
+    assert "route budget of 0.3s" in answer.json()["detail"]
+    assert 0.3 <= elapsed < 0.3 + 0.25
+
+
+async def test_header_budget_shorter_than_the_route_budget_fires_first() -> None:
+    """X-Request-Timeout 0.2 on a 0.3 s route: the caller's budget fires, at 0.2 s."""
+    service = Service("svc", routes=[Route("/sleepy-route", sleepy_route)])
+    loop = asyncio.get_running_loop()
+    async with client(service) as c:
+        began = loop.time()
+        answer = await c.get("/sleepy-route", headers={"X-Request-Timeout": "0.2"})
+        elapsed = loop.time() - began
+    assert answer.status_code == 504
+    assert "header budget of 0.2s" in answer.json()["detail"]
+    assert 0.2 <= elapsed < 0.2 + 0.25
 
 
 def test_parsers() -> None:

@@ -12,16 +12,18 @@ from hardened.testing import run_server
 
 
 def test_spent_budget_is_504_at_the_edge_and_late_requests_do_no_work(repo_root: Path) -> None:
-    """Budget 0.3 s vs a 3 s handler: 504 well before 3 s; a spent budget never starts work."""
-    with run_server("tests.apps.edge_app:app", cwd=repo_root) as server:
+    """Budget 0.3 s vs a 3 s handler: 504 at 0.3 s; a spent budget never starts work."""
+    with run_server("tests.apps.edge_app:app", cwd=repo_root) as server, httpx.Client() as warm:
+        warm.get(f"{server.url}/hello")  # the connection and the first request's set-up
         began = time.monotonic()
-        answer = httpx.get(
+        answer = warm.get(
             f"{server.url}/slow?s=3", headers={"X-Request-Timeout": "0.3"}, timeout=10
         )
         elapsed = time.monotonic() - began
         assert answer.status_code == 504
         assert answer.headers["content-type"] == "application/problem+json"
-        assert elapsed < 2.5
+        # Across processes: the budget, plus a connection and a response on a busy machine.
+        assert 0.3 - 0.02 <= elapsed < 0.3 + 0.4
         before = httpx.get(f"{server.url}/counts").json()["slow_started"]
         late = httpx.get(f"{server.url}/slow?s=3", headers={"X-Request-Timeout": "0"})
         assert late.status_code == 504

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
 from hardened import ConfigError, GateResult, Service, Status, Tier, Waiver
-from hardened.gates import GATE_NAMES, HONESTY_WARNING, GateBoard
+from hardened.gates import GATE_NAMES, GATE_QUESTIONS, HONESTY_WARNING, GateBoard
 from hardened.testing import FakeClock
 from tests.bare import bare_service
 
@@ -164,6 +165,7 @@ def test_waiver_without_expiry_and_on_a_passing_gate() -> None:
     loop = service.report()["gates"][2]
     assert loop["status"] == "pass"
     assert "waiver is no longer needed: the gate passes" in loop["caveats"]
+    assert loop["waiver"] == {"reason": "r", "expires": None}, "the waiver stays visible"
 
 
 def test_waiver_needs_a_reason_and_a_known_gate() -> None:
@@ -211,3 +213,144 @@ def test_registering_an_unknown_gate_is_refused() -> None:
     """Gate names are a closed set."""
     with pytest.raises(ConfigError, match="unknown gate"):
         Service("svc").gates.register(PassingGate("tls"))
+
+
+def test_critical_report_with_failing_gates_fails_without_the_honesty_warning() -> None:
+    """Three failing gates among passing ones at critical: `fail`, never softened to `warn`."""
+    service = Service("svc", tier="critical")
+    for name in GATE_NAMES[:5]:
+        service.gates.register(PassingGate(name))
+    for name in GATE_NAMES[5:]:
+        service.gates.register(TieredGate(name))
+    report = service.report()
+    assert report["status"] == "fail"
+    assert report["warnings"] == []
+
+
+def test_critical_report_with_a_warning_gate_has_no_honesty_warning() -> None:
+    """Seven clean passes and one warning at critical: `warn` from the gate, no honesty flag."""
+    service = Service("svc", tier="critical")
+    for name in GATE_NAMES[:-1]:
+        service.gates.register(PassingGate(name))
+    service.gates.register(TieredGate(GATE_NAMES[-1]))
+    assert service.report("standard")["status"] == "warn"
+    assert service.report("standard")["warnings"] == []
+
+
+def _on(day: dt.datetime) -> FakeClock:
+    clock = FakeClock()
+    clock.set_wall(day.timestamp())
+    return clock
+
+
+EXPIRED_CLOCK = dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+
+
+def test_expired_waiver_on_a_warning_gate_fails_it() -> None:
+    """A gate that only warns fails once its waiver has expired; the report exits as failed."""
+    waiver = Waiver(reason="SLOs next quarter", expires=dt.date(2026, 12, 31))
+    service = bare_service(
+        "svc", tier="standard", waivers={"observe": waiver}, clock=_on(EXPIRED_CLOCK)
+    )
+    for name in GATE_NAMES[:-1]:
+        service.gates.register(PassingGate(name, caveats=("stated",)))
+    service.gates.register(TieredGate("observe"))
+    report = service.report()
+    observe = report["gates"][-1]
+    assert observe["status"] == "fail"
+    assert "waiver expired on 2026-12-31" in observe["caveats"]
+    assert report["status"] == "fail"
+
+
+def test_expired_waiver_on_a_passing_gate_fails_it() -> None:
+    """An expired waiver is a decision nobody renewed: even a passing gate fails until removed."""
+    waiver = Waiver(reason="r", expires=dt.date(2026, 12, 31))
+    service = Service("svc", waivers={"loop": waiver}, clock=_on(EXPIRED_CLOCK))
+    service.gates.register(PassingGate("loop"))
+    loop = service.report()["gates"][2]
+    assert loop["status"] == "fail"
+    assert "waiver expired on 2026-12-31" in loop["caveats"]
+    assert "waiver is no longer needed: the gate passes" not in loop["caveats"]
+    assert loop["waiver"] == {"reason": "r", "expires": "2026-12-31"}
+
+
+def test_open_ended_waiver_waives_a_failing_gate() -> None:
+    """A waiver with no end date waives a failing gate: `waived`, the report warns, not fails."""
+    waivers = {name: Waiver(reason="batch tool") for name in GATE_NAMES}
+    service = bare_service("svc", waivers=waivers, clock=_on(EXPIRED_CLOCK))
+    report = service.report()
+    assert report["status"] == "warn"
+    for gate in report["gates"]:
+        assert gate["status"] == "waived"
+        assert gate["waiver"] == {"reason": "batch tool", "expires": None}
+        assert gate["caveats"] == ["fail: not configured"]
+
+
+def test_valid_waiver_waives_a_warning_gate() -> None:
+    """A warning gate under a valid waiver shows `waived` with its own caveats kept."""
+    waiver = Waiver(reason="r", expires=dt.date(2026, 12, 31))
+    clock = _on(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    service = Service("svc", tier="standard", waivers={"observe": waiver}, clock=clock)
+    service.gates.register(TieredGate("observe", caveats=("no SLO",)))
+    observe = service.report()["gates"][-1]
+    assert observe["status"] == "waived"
+    assert observe["caveats"] == ["no SLO"]
+
+
+def test_a_report_with_only_passes_and_waivers_warns() -> None:
+    """Waived is a visible exception: a report of passes and one waiver is `warn`, not `pass`."""
+    service = Service("svc", waivers={"loop": Waiver(reason="r")})
+    for name in GATE_NAMES:
+        service.gates.register(PassingGate(name, caveats=("stated",)))
+    service.gates.register(TieredGate("loop"))
+    assert service.report("standard")["status"] == "warn"
+    assert service.report("internal")["gates"][2]["status"] == "pass"
+
+
+def test_tier_ranks() -> None:
+    """internal < standard < critical, each at least itself."""
+    assert [tier.rank for tier in Tier] == [0, 1, 2]
+    assert Tier.CRITICAL.at_least(Tier.CRITICAL)
+    assert not Tier.STANDARD.at_least(Tier.CRITICAL)
+    assert Tier.INTERNAL.at_least(Tier.INTERNAL)
+
+
+def test_the_board_reports_which_gates_are_configured() -> None:
+    """Only gates a mechanism answers for are listed as configured; placeholders are not."""
+    board = GateBoard()
+    assert board.configured() == ()
+    board.register(PassingGate("loop"))
+    assert board.configured() == ("loop",)
+    assert isinstance(board.gate("loop"), PassingGate)
+
+
+def test_a_broken_check_states_its_unknown_evidence() -> None:
+    """A check that raises fails with a caveat saying its evidence is unknown."""
+    board = GateBoard()
+    board.register(BrokenGate("pool"))
+    pool = board.results(Tier.STANDARD)[3]
+    assert pool.status is Status.FAIL
+    assert pool.question == GATE_QUESTIONS["pool"]
+    assert pool.caveats == ("the gate's check raised; its evidence is unknown",)
+    assert pool.evidence == {"check_error": "KeyError: 'evidence source vanished'"}
+
+
+def test_waiver_expiry_is_decided_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Just after midnight UTC on the day after expiry, a host in UTC-8 still sees it expired."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        waiver = Waiver(reason="r", expires=dt.date(2026, 12, 31))
+        service = Service("svc", waivers={"pool": waiver}, clock=_on(EXPIRED_CLOCK))
+        assert service.report()["gates"][3]["status"] == "fail"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_waiver_without_a_reason_says_so() -> None:
+    """The refusal names what is missing."""
+    with pytest.raises(ConfigError, match=r"^a waiver needs a reason$"):
+        Waiver(reason="")

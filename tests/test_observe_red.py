@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import string
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from hardened import Service
 from hardened.observe import SLO, ObserveConfig
@@ -200,3 +205,24 @@ async def test_fastapi_routers_are_labelled_by_template() -> None:
     assert _count(registry, method="GET", route="/v2/orders/{order_id}", status="422") == 1
     assert _count(registry, method="GET", route="__unmatched__", status="404") == 1
     assert _count(registry, method="GET", route="/legacy/v2/orders/{order_id}", status="200") == 1
+
+
+async def test_a_client_that_went_away_is_recorded_as_499_not_500() -> None:
+    """A request cancelled before its answer (the client left) counts as 499; a bug as 500."""
+
+    async def slow(request: Request) -> Response:
+        await asyncio.sleep(10)
+        return PlainTextResponse("late")
+
+    async def bug(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    service = Service("svc", routes=[Route("/slow", slow), Route("/bug", bug)])
+    registry = service.metrics_registry
+    async with _client(service) as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.get("/slow"), 0.2)
+        assert (await client.get("/bug")).status_code == 500
+    assert _count(registry, method="GET", route="/slow", status="499") == 1
+    assert _count(registry, method="GET", route="/slow", status="500") == 0
+    assert _count(registry, method="GET", route="/bug", status="500") == 1

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
+from examples.payments_api.app import SCHEMA
 from hardened.testing import run_server
 
 
@@ -44,10 +50,23 @@ def test_payments_api_serves_from_postgres(repo_root: Path, postgres_url: str) -
 
 def test_payments_api_refuses_to_start_without_a_database(repo_root: Path, tmp_path: Path) -> None:
     """Without DATABASE_URL the lifespan fails and the process exits non-zero, saying why."""
-    import subprocess
-    import sys
-
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    # A stripped environment that still imports the tree under test (not whatever `hardened`
+    # the interpreter has installed) and writes no bytecode into it.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": "",
+        "PYTHONPATH": os.pathsep.join([str(repo_root / "src"), str(repo_root)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    where = subprocess.run(
+        [sys.executable, "-c", "import hardened; print(hardened.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert Path(where.stdout.strip()) == repo_root / "src" / "hardened" / "__init__.py"
     result = subprocess.run(
         [sys.executable, "-m", "hardened", "run", "examples.payments_api.app:app", "--port", "0"],
         cwd=repo_root,
@@ -58,3 +77,59 @@ def test_payments_api_refuses_to_start_without_a_database(repo_root: Path, tmp_p
     )
     assert result.returncode != 0
     assert "DATABASE_URL is not set" in result.stdout + result.stderr
+
+
+async def _server_connections(url: str) -> int:
+    """Connections to the test database other than this one (the server's pool)."""
+    connection = await asyncpg.connect(url)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+async def _concurrent_reads(url: str, ids: list[uuid.UUID]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(ids))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        return list(await asyncio.gather(*(client.get(f"/payments/{i}") for i in ids)))
+
+
+def test_postgres_pool_is_bounded_and_closed_at_shutdown(
+    repo_root: Path, postgres_url: str
+) -> None:
+    """40 concurrent reads use at most the pool's 10 connections; SIGTERM closes every one."""
+    env = {"DATABASE_URL": postgres_url}
+    with run_server("examples.payments_api.app:app", cwd=repo_root, env=env) as server:
+        ids = [asyncio.run(_insert_payment(postgres_url)) for _ in range(40)]
+        responses = asyncio.run(_concurrent_reads(server.url, ids))
+        assert [r.status_code for r in responses] == [200] * 40
+        assert {r.json()["id"] for r in responses} == {str(i) for i in ids}
+        during = asyncio.run(_server_connections(postgres_url))
+        server.signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    after = asyncio.run(_server_connections(postgres_url))
+    assert 1 <= during <= 10, "the pool opened connections, never more than max_size"
+    assert after == 0, "the pool's teardown closed its connections before the process exited"
+
+
+def test_postgres_constraints_reach_the_caller_as_errors(postgres_url: str) -> None:
+    """The schema the service applies is enforced by PostgreSQL itself: a zero amount is refused."""
+
+    async def insert_zero() -> None:
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await connection.execute(SCHEMA)  # what the service applies at start (idempotent)
+            await connection.execute(
+                "INSERT INTO payments (id, tenant, amount, currency, status) "
+                "VALUES ($1, 'acme', 0, 'EUR', 'succeeded')",
+                uuid.uuid4(),
+            )
+        finally:
+            await connection.close()
+
+    with pytest.raises(asyncpg.CheckViolationError):
+        asyncio.run(insert_zero())

@@ -77,27 +77,51 @@ def test_request_past_its_deadline_is_dropped_before_the_body_is_read(repo_root:
     assert 'http_server_requests_total{method="POST",route="/upload",status="200"} 1.0' in metrics
 
 
-def _max_lag_during(server: RunningServer, path: str, admin: bool) -> float:
+def test_metrics_render_on_a_worker_thread_not_the_event_loop(repo_root: Path) -> None:
+    """/metrics collects every series on a thread other than the loop's (inline: the loop's)."""
+    with run_server(APP, cwd=repo_root) as server:
+        httpx.get(f"{server.url}/render-threads")
+        for _ in range(3):
+            scrape = httpx.get(f"{server.admin_url}/metrics")
+            assert scrape.text.count("scrape_load{") == 2000
+        threaded = httpx.get(f"{server.url}/render-threads").json()
+        httpx.get(f"{server.url}/inline")
+        inline = httpx.get(f"{server.url}/render-threads").json()
+    assert len(threaded["renders"]) == 3
+    assert threaded["loop"] not in threaded["renders"]
+    assert inline["renders"] == [inline["loop"]], "the control: rendering inline is seen inline"
+
+
+def _max_lag_during(server: RunningServer, url: str) -> float:
     httpx.get(f"{server.url}/lag?reset=1")
-    time.sleep(0.05)
-    httpx.get(f"{server.url}/lag?reset=1")
-    base = server.admin_url if admin else server.url
-    assert httpx.get(f"{base}{path}").text.count("scrape_load{") == 2000
-    time.sleep(0.02)
+    assert httpx.get(url, timeout=10).status_code == 200
     lag: float = httpx.get(f"{server.url}/lag").json()["max_lag"]
     return lag
 
 
-def test_scrape_of_2000_series_keeps_loop_lag_under_10ms(repo_root: Path) -> None:
-    """/metrics renders 2,000+ series in a thread: loop lag stays ≤ 10 ms (inline it stalls)."""
+def test_a_slow_scrape_does_not_stall_the_event_loop(repo_root: Path) -> None:
+    """A scrape whose render takes 0.4 s leaves the loop's lag far below 0.4 s (inline: ≥ 0.4 s)."""
     with run_server(APP, cwd=repo_root) as server:
         httpx.get(f"{server.url}/lag")  # starts the probe
-        threaded = [_max_lag_during(server, "/metrics", admin=True) for _ in range(10)]
-        inline = [_max_lag_during(server, "/inline", admin=False) for _ in range(3)]
-    # The best of ten: a shared 2-core machine shows 10-16 ms of lag now and then with no
-    # scrape at all (OS scheduling), so one scrape clear of that noise is the measurement.
-    assert min(threaded) <= 0.010, threaded
-    assert max(inline) > 0.010, inline  # the control: rendering on the loop does stall it
+        httpx.get(f"{server.url}/render-threads?delay=0.4")
+        threaded = _max_lag_during(server, f"{server.admin_url}/metrics")
+        inline = _max_lag_during(server, f"{server.url}/inline")
+    # A 2-core machine shared with other work shows tens of ms of lag at worst; a render on the
+    # loop shows the whole 0.4 s: the bounds sit far from both.
+    assert threaded < 0.2, threaded
+    assert inline >= 0.35, inline
+
+
+def test_metrics_honour_an_openmetrics_accept_header(repo_root: Path) -> None:
+    """`Accept: application/openmetrics-text` gets OpenMetrics (with `# EOF`); else text 0.0.4."""
+    accept = "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"
+    with run_server(APP, cwd=repo_root) as server:
+        openmetrics = httpx.get(f"{server.admin_url}/metrics", headers={"accept": accept})
+        text = httpx.get(f"{server.admin_url}/metrics")
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.endswith("# EOF\n")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert "# EOF" not in text.text
 
 
 def test_gate_reports_red_slos_shedder_and_mechanism_state(repo_root: Path) -> None:

@@ -125,14 +125,52 @@ def test_inflight_limit_applies_by_priority() -> None:
     assert shedder.decide(Priority.CRITICAL, 1.0) == "limit"
 
 
-def test_route_priorities_and_timeouts() -> None:
-    """Path prefixes set a default priority; timeouts parse as decimal seconds or gRPC units."""
+def test_route_priorities_first_prefix_wins() -> None:
+    """Path prefixes set a route's priority (first match wins); other paths get the default."""
     config = ShedConfig(
         route_priorities=(("/payments", Priority.CRITICAL), ("/reports", Priority.SHEDDABLE))
     )
     assert config.priority_for("/payments/1") is Priority.CRITICAL
     assert config.priority_for("/reports/x") is Priority.SHEDDABLE
     assert config.priority_for("/other") is Priority.STANDARD
+    first = ShedConfig(
+        route_priorities=(("/api/admin", Priority.CRITICAL), ("/api", Priority.SHEDDABLE)),
+        default_priority=Priority.CRITICAL,
+    )
+    assert first.priority_for("/api/admin/x") is Priority.CRITICAL
+    assert first.priority_for("/api/x") is Priority.SHEDDABLE
+    assert first.priority_for("/other") is Priority.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("path", "header", "expected"),
+    [
+        ("/reports/1", None, Priority.SHEDDABLE),
+        ("/reports/1", b"critical", Priority.CRITICAL),
+        ("/payments", b"sheddable", Priority.SHEDDABLE),
+        ("/payments", None, Priority.CRITICAL),
+        ("/other", None, Priority.STANDARD),
+        ("/other", b"sheddable", Priority.SHEDDABLE),
+        ("/other", b" Critical ", Priority.CRITICAL),
+        ("/reports", b"urgent", Priority.SHEDDABLE),
+        ("/other", b"", Priority.STANDARD),
+    ],
+)
+def test_priority_of_takes_the_route_then_the_header(
+    path: str, header: bytes | None, expected: Priority
+) -> None:
+    """`Shedder.priority_of`: the route's priority, replaced by any valid header value."""
+    shedder = _shedder(
+        route_priorities=(("/payments", Priority.CRITICAL), ("/reports", Priority.SHEDDABLE))
+    )
+    assert shedder.priority_of(path, header) is expected
+
+
+def test_priority_of_without_route_priorities_uses_the_default() -> None:
+    """No route table: the configured default priority, which the header still overrides."""
+    shedder = _shedder(default_priority=Priority.SHEDDABLE)
+    assert shedder.priority_of("/x", None) is Priority.SHEDDABLE
+    assert shedder.priority_of("/x", b"standard") is Priority.STANDARD
 
 
 @pytest.mark.parametrize(

@@ -179,3 +179,34 @@ def test_dockerfile_runs_tini_as_pid_1_in_exec_form() -> None:
     assert entrypoint == ['ENTRYPOINT ["/usr/bin/tini", "--"]']
     assert command
     assert command[0].startswith('CMD ["hardened", "run"')
+
+
+def test_a_prestop_sleep_and_an_in_app_delay_together_warn_the_delay_is_paid_twice() -> None:
+    """preStop 5 s plus an explicit 5 s delay: the gate warns that the delay is doubled."""
+    config = ShutdownConfig(
+        prestop_sleep=5, deregistration_delay=5, drain_timeout=10, grace_period=30
+    )
+    status, evidence, caveats = _gate(config)
+    assert status is Status.WARN
+    assert "warn: both a preStop sleep and an in-app delay: the delay is doubled" in caveats
+    assert evidence["deregistration_before_drain"] is True
+
+
+def test_no_deregistration_under_an_orchestrator_warns() -> None:
+    """Orchestrated, no preStop sleep and delay 0: the gate warns the drain starts too early."""
+    config = ShutdownConfig(orchestrated=True, deregistration_delay=0, grace_period=30)
+    status, evidence, caveats = _gate(config)
+    assert status is Status.WARN
+    assert (
+        "warn: no preStop sleep and no delay: the drain starts while load balancers "
+        "still route here"
+    ) in caveats
+    assert evidence["deregistration_before_drain"] is False
+    assert evidence["orchestrated"] is True
+
+
+def test_one_deregistration_step_under_an_orchestrator_raises_neither_warning() -> None:
+    """Orchestrated with the default in-app delay only: neither deregistration warning."""
+    _, evidence, caveats = _gate(ShutdownConfig(orchestrated=True, grace_period=30))
+    assert evidence["deregistration_before_drain"] is True
+    assert not any("preStop" in caveat for caveat in caveats)

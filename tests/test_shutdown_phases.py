@@ -29,9 +29,10 @@ def _connect(port: int) -> bool:
 
 
 def test_readiness_503_at_once_serves_during_delay_then_refuses(repo_root: Path) -> None:
-    """/readyz turns 503 within 100 ms; new requests are served during D; then refused."""
+    """/readyz turns 503 within 100 ms, /livez stays 200; served during D; then refused."""
     env = {"SHUTDOWN_DELAY": str(DELAY)}
     polls: list[tuple[float, int]] = []
+    liveness: list[tuple[float, int]] = []
     stop = threading.Event()
     with run_server("tests.apps.shutdown_app:app", cwd=repo_root, env=env) as server:
 
@@ -45,6 +46,11 @@ def test_readiness_503_at_once_serves_during_delay_then_refuses(repo_root: Path)
                     except httpx.TransportError:
                         status = 0
                     polls.append((time.monotonic(), status))
+                    try:
+                        alive = client.get(f"{server.url}/livez").status_code
+                    except httpx.TransportError:
+                        alive = 0
+                    liveness.append((time.monotonic(), alive))
                     time.sleep(0.01)
 
         in_flight: list[httpx.Response] = []
@@ -73,6 +79,9 @@ def test_readiness_503_at_once_serves_during_delay_then_refuses(repo_root: Path)
     after = [status for t, status in polls if t - signalled > first_503]
     assert first_503 < 0.1, f"readiness took {first_503:.3f}s to turn 503"
     assert 200 not in after, "readiness never turns back to 200"
+    alive_in_drain = [status for t, status in liveness if t - signalled > first_503]
+    assert 200 in alive_in_drain, "liveness was polled through the drain"
+    assert set(alive_in_drain) <= {200, 0}, "liveness stays 200 until the listener closes"
     assert (during.status_code, during.headers["connection"]) == (200, "close")
     assert served_at < DELAY <= refused_at + 0.05
     assert alive_when_refused, "the listener closed while the drain still ran"

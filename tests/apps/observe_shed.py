@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Iterator
 
 from prometheus_client import Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -50,6 +53,39 @@ class LagProbe:
 probe = LagProbe()
 
 
+class RenderProbe:
+    """A collector that records the thread each scrape renders on, and can make it slow.
+
+    `delay` seconds of blocking work per render stand in for a very large registry: rendered on
+    the event loop they would stall it for that long; rendered in a thread they do not.
+    """
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.delay = 0.0
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        self.threads.append(threading.get_ident())
+        if self.delay:
+            time.sleep(self.delay)  # blocks whichever thread renders: the point of the probe
+        yield GaugeMetricFamily("render_probe", "Renders seen by the probe.", len(self.threads))
+
+
+render_probe = RenderProbe()
+
+
+async def render_threads(request: Request) -> Response:
+    """The threads scrapes rendered on since the last call, and the event loop's thread."""
+    delay = request.query_params.get("delay")
+    if delay is not None:
+        render_probe.delay = float(delay)
+    seen, render_probe.threads = render_probe.threads, []
+    return JSONResponse({"loop": threading.get_ident(), "renders": seen})
+
+
 async def inline(request: Request) -> Response:
     """Renders /metrics on the event loop: the stall the admin endpoint's thread avoids."""
     body = generate_latest(service.metrics_registry)
@@ -74,6 +110,7 @@ service = Service(
         Route("/lag", lag),
         Route("/reports", work),
         Route("/inline", inline),
+        Route("/render-threads", render_threads),
     ],
     slos=[
         SLO(name="availability", objective=0.999),
@@ -87,4 +124,5 @@ _wide = Gauge(
 )
 for _i in range(2000):
     _wide.labels(str(_i)).set(_i)
+service.metrics_registry.register(render_probe)
 app = service
