@@ -23,6 +23,7 @@ CASES = [
     ("no_watchdog", "blocked_loop", "no blocked event"),
     ("storm", "dependency_outage", "never opened"),
     ("short_drain", "sigterm_in_flight", "in-flight requests cut"),
+    ("stuck_teardown", "pid1_sigterm", "exited 1 after SIGTERM"),
     ("blind", "metrics_families", "http_server_requests_total"),
     ("blind", "junk_traffic", "not even counted"),
     ("blind", "overload_shed", "none shed"),

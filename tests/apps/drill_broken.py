@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from hardened import EndpointsConfig
@@ -38,3 +40,20 @@ blind = build("blind", observe=None, shed=None, slos=())
 # Served by stock uvicorn (no header timeout), its report on the public port: the slow-client
 # timeouts the report claims are not enforced.
 stock = build("stock", endpoints=EndpointsConfig(admin_on_public_port=True))
+# A teardown that holds the loop past the grace period: the watchdog ends PID 1 with exit 1.
+stuck_teardown = build(
+    "stuck-teardown",
+    shutdown=ShutdownConfig(
+        grace_period=8.0, drain_timeout=1.0, teardown_timeout=2.0, teardown_step_timeout=2.0
+    ),
+)
+
+
+class Ledger:
+    """A component whose teardown blocks instead of awaiting."""
+
+
+@stuck_teardown.components.provide(Ledger)
+async def ledger() -> AsyncIterator[Ledger]:
+    yield Ledger()
+    time.sleep(10)  # noqa: ASYNC251 - the stuck teardown this service exists to show
