@@ -47,8 +47,8 @@ async def upload(request: Request) -> Response:
 
 
 async def work(request: Request) -> Response:
-    end = time.perf_counter() + 0.01
-    while time.perf_counter() < end:  # 10 ms of CPU on the loop
+    end = time.perf_counter() + float(request.query_params.get("ms", "10")) / 1000
+    while time.perf_counter() < end:  # CPU on the loop (10 ms unless ?ms= says otherwise)
         pass
     return PlainTextResponse("done")
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "cut_after", "raw_exchange", "request"]
+__all__ = ["Answer", "KeepAlive", "cut_after", "raw_exchange", "request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,34 @@ def request(
         return Answer(response.status, answer_headers, data, time.monotonic() - started)
     finally:
         connection.close()
+
+
+class KeepAlive:
+    """One keep-alive connection, reopened after the server closes it (load, like a real client
+    pool: requests queue inside the server, where its shedder can see them)."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        host, port = _split(base_url)
+        self._connection = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def request(self, method: str, path: str, headers: Mapping[str, str]) -> Answer:
+        """Send one request on the connection; the answer (raises OSError when none came)."""
+        started = time.monotonic()
+        try:
+            self._connection.request(method, path, headers=dict(headers))
+            response = self._connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._connection.close()
+            raise OSError(str(exc)) from exc
+        answer_headers = {name.lower(): value for name, value in response.getheaders()}
+        if answer_headers.get("connection", "").lower() == "close":
+            self._connection.close()  # the next request reconnects
+        return Answer(response.status, answer_headers, data, time.monotonic() - started)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
 
 
 def _parse(raw: bytes, seconds: float) -> Answer:
