@@ -7,7 +7,14 @@ from benchmarks._registry import Comparison
 
 def comparisons() -> tuple[Comparison, ...]:
     """Every registered comparison (imported on call, so `import benchmarks` stays light)."""
-    from benchmarks import edge_overhead, outbound_overhead, overload, pool_overhead, shutdown
+    from benchmarks import (
+        edge_overhead,
+        idempotency_overhead,
+        outbound_overhead,
+        overload,
+        pool_overhead,
+        shutdown,
+    )
 
     return (
         edge_overhead.COMPARISON,
@@ -15,4 +22,5 @@ def comparisons() -> tuple[Comparison, ...]:
         shutdown.COMPARISON,
         outbound_overhead.COMPARISON,
         pool_overhead.COMPARISON,
+        idempotency_overhead.COMPARISON,
     )

@@ -12,4 +12,6 @@ def bare_service(name: str, **kwargs: Any) -> Service:
     defaults: dict[str, Any] = dict.fromkeys(
         ("lifecycle", "deadline", "loop", "shutdown", "observe", "shed")
     )
-    return Service(name, **{**defaults, "breaker": False, "pools": False, **kwargs})
+    return Service(
+        name, **{**defaults, "breaker": False, "pools": False, "idempotency": False, **kwargs}
+    )

@@ -66,7 +66,14 @@ def test_write_result_and_render_markdown(tmp_path: Path) -> None:
 def test_every_comparison_is_registered_once_with_a_budget() -> None:
     """The suite lists each comparison once, each with a target and a bounded budget."""
     names = [c.name for c in comparisons()]
-    assert names == ["edge_overhead", "overload", "shutdown", "outbound_overhead", "pool_overhead"]
+    assert names == [
+        "edge_overhead",
+        "overload",
+        "shutdown",
+        "outbound_overhead",
+        "pool_overhead",
+        "idempotency_overhead",
+    ]
     assert all(c.target and 0 < c.budget_seconds <= 300 for c in comparisons())
     assert sum(c.budget_seconds for c in comparisons()) <= 15 * 60
 

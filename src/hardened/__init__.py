@@ -19,6 +19,15 @@ from hardened.errors import (
     ShutdownInterrupted,
 )
 from hardened.gates import Gate, GateResult, Installer, Mechanism, Status, Tier, Waiver
+from hardened.idempotency import (
+    Idempotency,
+    IdempotencyConfig,
+    MemoryIdempotencyStore,
+    PostgresIdempotencyStore,
+    idempotency_context,
+    idempotent,
+    not_idempotent,
+)
 from hardened.lifecycle import LifecycleConfig, MiB, body_limit
 from hardened.loop import LoopConfig, offload
 from hardened.observe import SLO, ObserveConfig
@@ -52,18 +61,22 @@ __all__ = [
     "Gate",
     "GateResult",
     "HardenedError",
+    "Idempotency",
+    "IdempotencyConfig",
     "Installer",
     "Layer",
     "LifecycleConfig",
     "LoadShed",
     "LoopConfig",
     "Mechanism",
+    "MemoryIdempotencyStore",
     "MiB",
     "ObserveConfig",
     "Phase",
     "PoolConfig",
     "PoolExhausted",
     "Pools",
+    "PostgresIdempotencyStore",
     "PostgresPool",
     "Priority",
     "RejectedError",
@@ -82,6 +95,9 @@ __all__ = [
     "build_stack",
     "component",
     "deadline_scope",
+    "idempotency_context",
+    "idempotent",
+    "not_idempotent",
     "offload",
     "remaining",
     "route_timeout",

@@ -39,6 +39,7 @@ from hardened.gates import (
     Waiver,
     build_report,
 )
+from hardened.idempotency import Idempotency
 from hardened.lifecycle import Lifecycle, LifecycleConfig
 from hardened.loop import Loop, LoopConfig
 from hardened.observe import OBSERVE_DEFAULTS, SLO, Observability, Observe, ObserveConfig
@@ -95,6 +96,7 @@ class Service:
         deadline: DeadlineConfig | None = DeadlineConfig(),  # noqa: B008 - frozen
         breaker: bool = True,
         pools: bool = True,
+        idempotency: bool = True,
     ) -> None:
         check_arguments("Service", Service.__init__, locals())  # a wrong type fails here
         if not name.strip():
@@ -142,6 +144,7 @@ class Service:
             Deadline(deadline) if deadline is not None else None,
             Breakers() if breaker else None,  # passes while nothing calls outside
             Pools() if pools else None,  # answers for every service; PostgresPools join it
+            Idempotency() if idempotency else None,  # the gate; a store adds the layer
         ]
         for mechanism in [*defaults, *mechanisms]:
             if mechanism is not None:
