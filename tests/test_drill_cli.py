@@ -43,8 +43,8 @@ def test_every_drill_passes_on_a_good_service(repo_root: Path, tmp_path: Path) -
     for row in rows.values():
         assert set(row) >= FIELDS
         skipped_pid1 = row["name"] == "pid1_sigterm" and "unshare" in str(row["skipped_reason"])
-        # Drilled on services of their own: tests/test_drill_pool.py (PostgreSQL) and
-        # tests/test_drill_broken.py (a charge endpoint without an Idempotency-Key layer).
+        # Drilled on services of their own (PostgreSQL): tests/test_drill_pool.py and
+        # tests/test_drill_idempotency.py.
         elsewhere = row["name"] in {"pool_exhausted", "one_key_one_effect"}
         assert row["passed"] is True or skipped_pid1 or (elsewhere and row["passed"] is None), row
     assert rows["oversized_body"]["measured"]["status"] == 413
