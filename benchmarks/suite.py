@@ -8,8 +8,10 @@ from benchmarks._registry import Comparison
 def comparisons() -> tuple[Comparison, ...]:
     """Every registered comparison (imported on call, so `import benchmarks` stays light)."""
     from benchmarks import (
+        connections,
         edge_overhead,
         idempotency_overhead,
+        io_bound,
         outbound_overhead,
         overload,
         pool_overhead,
@@ -19,6 +21,8 @@ def comparisons() -> tuple[Comparison, ...]:
     return (
         edge_overhead.COMPARISON,
         overload.COMPARISON,
+        connections.COMPARISON,
+        io_bound.COMPARISON,
         shutdown.COMPARISON,
         outbound_overhead.COMPARISON,
         pool_overhead.COMPARISON,

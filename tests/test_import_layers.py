@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "hardened"
 # one another (the deadline folder is the core the gates build on).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("clock", "errors", "problems", "_fields", "faults", "redact"),
-    ("components", "gates", "routes", "stages", "state", "wiring", "deadline"),
+    ("components", "gates", "heartbeat", "routes", "stages", "state", "wiring", "deadline"),
     (
         "lifecycle",
         "loop",

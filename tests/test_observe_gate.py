@@ -31,10 +31,11 @@ class PassingPool:
 
 
 def test_passes_with_red_slo_and_shedder() -> None:
-    """The defaults plus one SLO pass: RED on, burn rates present, the shedder's limit shown."""
+    """The defaults plus one SLO pass: RED on, burn rates present, the shedder's signal shown."""
     gate = _observe(Service("svc", slos=[SLO(name="availability", objective=0.999)]))
     assert gate["status"] == "pass", gate["caveats"]
-    assert gate["evidence"]["shed"]["limit"] == 20
+    assert gate["evidence"]["shed"]["signal"] == "queue_delay"
+    assert gate["evidence"]["shed"]["priority_header_trusted_from"] == "nobody"
     assert gate["evidence"]["slos"][0]["burn_rates"] == {
         "5m": None, "30m": None, "1h": None, "6h": None
     }  # fmt: skip

@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from hardened import Service
-from hardened.shed import ShedConfig, Shedder
+from hardened.shed import LimitedShedder, ShedConfig, Shedder
 
 
 async def ok(request: Request) -> Response:
@@ -75,8 +75,8 @@ async def test_close_budget_limits_connection_close_per_second() -> None:
 
 
 async def test_critical_header_passes_a_standard_overload() -> None:
-    """While standard traffic is refused, X-Priority: critical is still served."""
-    service, shedder = _service()
+    """While standard traffic is refused, X-Priority: critical from a trusted peer is served."""
+    service, shedder = _service(trusted_networks=("127.0.0.0/8",))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=service), base_url="http://t"
     ) as client:
@@ -92,7 +92,8 @@ def test_fast_requests_teach_the_limit_on_uvloop() -> None:
     """Sub-millisecond requests count as latency samples on uvloop (whose loop.time() is coarse)."""
     import uvloop
 
-    service, shedder = _service(warmup_samples=10)
+    service, shedder = _service(adaptive_limit=True, warmup_samples=10)
+    assert isinstance(shedder, LimitedShedder)
 
     async def drive() -> None:
         transport = httpx.ASGITransport(app=service)

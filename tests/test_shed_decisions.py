@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from hardened.shed import Priority, ShedConfig, Shedder
+from hardened.shed._limited import LimitedShedder
 from hardened.stages import Exchange, Refused
 
 
@@ -20,13 +21,19 @@ def _shedder(**overrides: object) -> tuple[Shedder, CollectorRegistry]:
     return Shedder(ShedConfig(**overrides), counter), registry  # type: ignore[arg-type]
 
 
+def _limited(**overrides: object) -> LimitedShedder:
+    counter = Counter("rejected", "r", ["reason", "priority"], registry=CollectorRegistry())
+    config = ShedConfig(adaptive_limit=True, **overrides)  # type: ignore[arg-type]
+    return LimitedShedder(config, counter)
+
+
 def _scope(path: str = "/x", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
     return {"type": "http", "method": "GET", "path": path, "headers": headers or []}
 
 
 def test_state_publishes_every_field_rounded() -> None:
     """The mechanism state has the documented fields, lags to the µs and the limit to 1/100."""
-    shedder, _ = _shedder(warmup_samples=0)
+    shedder = _limited(warmup_samples=0)
     shedder.limit.on_sample(0.1234567891, inflight=20)
     shedder.monitor.last = 0.0123456789
     shedder.monitor._max = [0.0, 0.0456789123]
@@ -46,9 +53,15 @@ def test_state_publishes_every_field_rounded() -> None:
         "overload_episodes_total": 2,
         "heartbeat_running": False,
         "heartbeat_pauses_total": 0,
+        "priority_header_trusted_from": "nobody",
+        "priority_claims_honoured_total": 0,
+        "priority_claims_ignored_total": 0,
         "rejected_total": 0,
         "connections_closed_total": 0,
     }
+    plain, _ = _shedder()
+    assert plain.state()["signal"] == "queue_delay"
+    assert "limit" not in plain.state()
 
 
 def test_headers_asked_of_the_scan_follow_the_config() -> None:
@@ -81,19 +94,17 @@ def test_decide_boundaries_outside_an_episode(
     assert shedder.decide(priority, 0.0) == expected
 
 
-def test_a_calm_check_at_half_the_limit_still_refuses_sheddable() -> None:
-    """At exactly half the learned limit in flight, the fast path does not admit sheddable."""
-    loop = asyncio.new_event_loop()
-    try:
-        shedder, _ = _shedder(warmup_samples=0, initial_limit=20)
-        shedder.inflight = 10
-        refusal = shedder.check(loop, "/x", b"sheddable", None)
-        assert refusal is not None
-        assert refusal[:2] == ("limit", Priority.SHEDDABLE)
-        assert shedder.check(loop, "/x", None, None) is None
-    finally:
-        shedder.monitor.stop()
-        loop.close()
+def test_the_limit_refuses_only_while_the_queue_delay_is_over_target() -> None:
+    """With the adaptive limit on, a full limit refuses nothing while the loop keeps up; once
+    the queue delay passes its target, standard is refused at the limit."""
+    shedder = _limited(warmup_samples=0, initial_limit=20)
+    shedder.inflight = 20
+    assert shedder.decide(Priority.STANDARD, 0.0) is None  # calm: awaiting is not overload
+    shedder.monitor.last = 0.05  # over the 20 ms target, under the 100 ms burst allowance
+    assert shedder.decide(Priority.STANDARD, 0.0) == "limit"
+    assert shedder.decide(Priority.CRITICAL, 0.0) is None  # critical at twice the limit
+    shedder.inflight = 19
+    assert shedder.decide(Priority.STANDARD, 0.0) is None
 
 
 def _problem(answer: tuple[int, list[tuple[bytes, bytes]], bytes]) -> dict[str, Any]:
@@ -162,8 +173,8 @@ def _exchange(path: str, headers: dict[bytes, bytes]) -> Exchange:
 
 
 async def test_the_stage_counts_in_flight_and_feeds_the_limit() -> None:
-    """enter admits and counts one in flight; exit uncounts it and teaches the limit its RTT."""
-    shedder, _ = _shedder()
+    """With the limit on, enter counts one in flight; exit uncounts it and teaches the RTT."""
+    shedder = _limited()
     try:
         first = _exchange("/x", {})
         second = _exchange("/x", {})
@@ -181,28 +192,32 @@ async def test_the_stage_counts_in_flight_and_feeds_the_limit() -> None:
 
 
 async def test_the_stage_reads_the_path_and_the_caller_budget() -> None:
-    """A spent caller budget is a 504 refusal; a sheddable route is refused in overload."""
+    """A spent caller budget is a 504 refusal; a sheddable route is refused past the target."""
     shedder, _ = _shedder(route_priorities=(("/reports", Priority.SHEDDABLE),))
     try:
         with pytest.raises(Refused) as late:
             shedder.enter(_exchange("/x", {b"x-request-timeout": b"0"}))
         assert late.value.answer[0] == 504
-        shedder.limit.samples = shedder.limit.warmup
-        shedder.inflight = 10  # half the initial limit of 20
+        shedder.monitor.last = 0.05  # over the target: sheddable goes first
         with pytest.raises(Refused) as shed:
             shedder.enter(_exchange("/reports/1", {}))
         assert shed.value.answer[0] == 503
-        assert shedder.enter(_exchange("/x", {})) is not None
-        assert shedder.inflight == 11
+        assert shedder.enter(_exchange("/x", {})) is True  # standard may queue a burst
+        assert shedder.admitted == 1
     finally:
         shedder.monitor.stop()
 
 
 async def test_exempt_paths_are_neither_counted_nor_refused() -> None:
-    """An exempt prefix passes with no state, whatever the load."""
-    shedder, _ = _shedder(exempt_paths=("/internal",))
-    shedder.inflight = 10_000
-    exchange = _exchange("/internal/x", {b"x-request-timeout": b"0"})
-    assert shedder.enter(exchange) is None
-    shedder.exit(exchange, None)
-    assert shedder.inflight == 10_000
+    """An exempt prefix passes uncounted, whatever the load, even a spent caller budget."""
+    shedder = _limited(exempt_paths=("/internal",))
+    try:
+        shedder.inflight = 10_000
+        shedder.monitor.last = 1.0
+        exchange = _exchange("/internal/x", {b"x-request-timeout": b"0"})
+        assert shedder.enter(exchange) is None
+        shedder.exit(exchange, None)
+        assert shedder.inflight == 10_000
+        assert shedder.rejected_total == 0
+    finally:
+        shedder.monitor.stop()

@@ -7,15 +7,15 @@ import random
 
 from prometheus_client import CollectorRegistry, Counter
 
-from hardened.shed import Priority, ShedConfig, Shedder
+from hardened.shed import LimitedShedder, Priority, ShedConfig, Shedder
 
 
-def _shedder() -> Shedder:
+def _shedder() -> LimitedShedder:
     counter = Counter("rejected", "r", ["reason", "priority"], registry=CollectorRegistry())
-    return Shedder(ShedConfig(), counter)
+    return LimitedShedder(ShedConfig(adaptive_limit=True), counter)
 
 
-def _random_state(shedder: Shedder, rng: random.Random, now: float) -> None:
+def _random_state(shedder: LimitedShedder, rng: random.Random, now: float) -> None:
     config = shedder.config
     shedder.codel.overloaded = rng.random() < 0.3
     shedder.codel.above_since = None if rng.random() < 0.6 else now - rng.uniform(0, 0.2)

@@ -6,13 +6,21 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from hardened import ConfigError
-from hardened.shed import CoDel, Gradient2, Priority, ShedConfig, Shedder
+from hardened.shed import CoDel, Gradient2, LimitedShedder, Priority, ShedConfig, Shedder
+from hardened.stages import Stage
 
 
 def _shedder(**overrides: object) -> Shedder:
     registry = CollectorRegistry()
     counter = Counter("rejected", "r", ["reason", "priority"], registry=registry)
     return Shedder(ShedConfig(**overrides), counter)  # type: ignore[arg-type]
+
+
+def _limited(**overrides: object) -> LimitedShedder:
+    registry = CollectorRegistry()
+    counter = Counter("rejected", "r", ["reason", "priority"], registry=registry)
+    config = ShedConfig(adaptive_limit=True, **overrides)  # type: ignore[arg-type]
+    return LimitedShedder(config, counter)
 
 
 def test_codel_needs_the_delay_to_stay_high_for_the_interval() -> None:
@@ -102,19 +110,23 @@ def test_sheddable_refused_for_the_episode_when_the_drained_queue_rule_is_off() 
 
 def test_inflight_limit_waits_for_measured_latency() -> None:
     """Before `warmup_samples` requests finish, a burst of slow requests meets no in-flight cap."""
-    shedder = _shedder(initial_limit=20, warmup_samples=5)
+    shedder = _limited(initial_limit=20, warmup_samples=5)
     shedder.inflight = 50
+    shedder.monitor.last = 0.015  # saturating: over the target, under the interval
+    shedder.codel.overloaded = True
     assert shedder.decide(Priority.STANDARD, 1.0) is None
-    assert shedder.decide(Priority.SHEDDABLE, 1.0) is None
     for _ in range(5):
         shedder.limit.on_sample(1.0, inflight=3)  # app-limited: the limit itself stays 20
     assert shedder.limit.learned
     assert shedder.decide(Priority.STANDARD, 1.0) == "limit"
 
 
-def test_inflight_limit_applies_by_priority() -> None:
-    """At half the limit sheddable is refused, at the limit standard, at twice it critical."""
-    shedder = _shedder(initial_limit=20, warmup_samples=0)
+def test_inflight_limit_applies_by_priority_only_while_saturated() -> None:
+    """While saturated: sheddable refused at half the limit, standard at it, critical at twice
+    it. With the queue delay under its target the limit refuses nothing, however many wait."""
+    shedder = _limited(initial_limit=20, warmup_samples=0, overloaded_queue_delay=0.02)
+    shedder.codel.overloaded = True
+    shedder.monitor.last = 0.001
     shedder.inflight = 10
     assert shedder.decide(Priority.SHEDDABLE, 1.0) == "limit"
     assert shedder.decide(Priority.STANDARD, 1.0) is None
@@ -123,6 +135,21 @@ def test_inflight_limit_applies_by_priority() -> None:
     assert shedder.decide(Priority.CRITICAL, 1.0) is None
     shedder.inflight = 40
     assert shedder.decide(Priority.CRITICAL, 1.0) == "limit"
+    shedder.codel.overloaded = False
+    shedder.inflight = 1000
+    for priority in Priority:
+        assert shedder.decide(priority, 1.0) is None
+
+
+def test_default_shedder_has_no_exit_and_no_limit() -> None:
+    """The default stage refuses on queue delay alone, and the driver writes no exit for it."""
+    shedder = _shedder()
+    assert not hasattr(shedder, "limit")
+    assert type(shedder).exit is Stage.exit
+    assert type(_limited()).exit is not Stage.exit
+    shedder.inflight = 100_000
+    for priority in Priority:
+        assert shedder.decide(priority, 1.0) is None
 
 
 def test_route_priorities_first_prefix_wins() -> None:
@@ -184,9 +211,23 @@ def test_priority_of_without_route_priorities_uses_the_default() -> None:
         {"retry_after": (0, 5)},
         {"priority_header": "X-Priority"},
         {"route_priorities": (("payments", Priority.CRITICAL),)},
+        {"trusted_networks": ("10.0.0.0/33",)},
+        {"trusted_secret_header": "x-gateway-secret"},
+        {"trusted_secret_header": "x-gateway-secret", "trusted_secret": "short"},
     ],
 )
 def test_invalid_shed_config_is_refused(overrides: dict[str, object]) -> None:
     """Inconsistent shedder settings fail at construction with ConfigError."""
     with pytest.raises(ConfigError):
         ShedConfig(**overrides)  # type: ignore[arg-type]
+
+
+def test_a_request_that_waited_before_accept_counts_its_wait_except_critical() -> None:
+    """A wait measured before the app saw the request is its queue delay: standard and
+    sheddable are refused past their bounds; critical is judged on the loop's queue alone."""
+    shedder = _shedder()
+    shedder.monitor.last = 0.001
+    assert shedder.decide(Priority.STANDARD, 1.0, waited=0.5) == "queue_delay"
+    assert shedder.decide(Priority.SHEDDABLE, 1.0, waited=0.05) == "queue_delay"
+    assert shedder.decide(Priority.CRITICAL, 1.0, waited=5.0) is None
+    assert shedder.decide(Priority.STANDARD, 1.0, waited=0.01) is None

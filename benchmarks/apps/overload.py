@@ -1,7 +1,8 @@
 """A CPU-bound endpoint (10 ms of CPU per request) for the overload comparison.
 
 `bare` is plain Starlette (served by stock uvicorn, with and without `--limit-concurrency`);
-`hardened` is `Service` with its default stack, shedder included once it exists.
+`hardened` is `Service` with its default stack; its shedder trusts the priority header from
+loopback (the load client stands for the service's own gateway).
 
 Each answer carries `X-Bench-Timing: <start> <end>`, two CLOCK_MONOTONIC readings in seconds
 (one clock for every process on the host, so the client can subtract them from its own): when
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from benchmarks._client import TIMING_HEADER
 from hardened import Service
+from hardened.shed import ShedConfig
 
 WORK_CPU_S = 0.010
 
@@ -46,4 +48,7 @@ def _routes() -> list[Route]:
 
 bare = Starlette(routes=_routes())
 
-hardened = Service("bench-overload", routes=_routes())
+# The load client plays the service's own gateway: its priority header is trusted.
+hardened = Service(
+    "bench-overload", routes=_routes(), shed=ShedConfig(trusted_networks=("127.0.0.0/8",))
+)

@@ -69,6 +69,8 @@ def test_every_comparison_is_registered_once_with_a_budget() -> None:
     assert names == [
         "edge_overhead",
         "overload",
+        "connections",
+        "io_bound",
         "shutdown",
         "outbound_overhead",
         "pool_overhead",

@@ -58,6 +58,12 @@ def _run_flags(run: argparse.ArgumentParser) -> None:
         help="port of the admin listener; 0 disables it (default: $HARDENED_ADMIN_PORT or 9000)",
     )
     run.add_argument(
+        "--probe-port",
+        type=_port,
+        help="port answering /livez and /readyz off the event loop, on --host; 0: none "
+        "(default: $HARDENED_PROBE_PORT or 0)",
+    )
+    run.add_argument(
         "--http",
         default="auto",
         choices=["auto", "h11", "httptools"],

@@ -94,6 +94,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         port=env_port(args.port, "PORT", 8000),
         admin_host=args.admin_host or os.environ.get("HARDENED_ADMIN_HOST") or None,
         admin_port=None if admin_port == 0 else admin_port,
+        probe_port=env_port(args.probe_port, "HARDENED_PROBE_PORT", 0) or None,
         http=args.http,
         loop=args.loop,
         log_level=args.log_level,

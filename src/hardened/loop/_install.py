@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hardened.gates import Installer
+from hardened.heartbeat import Heartbeat
 from hardened.loop._config import LoopConfig
 from hardened.loop._gate import LoopGate
 from hardened.loop._monitor import LoopMonitor
@@ -21,12 +22,17 @@ class Loop:
     def install(self, service: Installer) -> None:
         """Register the monitor and the offload pool (started first, stopped last) and the gate."""
         config = self.config
-        monitor = self.monitor = LoopMonitor(config, registry=service.metrics_registry)
+        heartbeat = Heartbeat(config.interval)  # the loop's one: the shedder beats with it
+        monitor = self.monitor = LoopMonitor(
+            config, registry=service.metrics_registry, heartbeat=heartbeat
+        )
         offloader = Offloader(max_workers=config.offload_workers, metrics=monitor.metrics)
         service.components.register(LoopMonitor, monitor.running)
         service.components.register(Offloader, offloader.running)
         service.register_gate(LoopGate(monitor, offloader, service))
         service.publish_fact("loop.offload", lambda: offloader)
+        service.publish_fact("loop.monitor", lambda: monitor)
+        service.publish_fact("loop.heartbeat", lambda: heartbeat)
         service.track_state(
             "loop",
             "event_loop",

@@ -1,8 +1,9 @@
 """LoopMonitor: the heartbeat on the loop, the watchdog beside it, the window of evidence.
 
-The heartbeat is a `loop.call_at` callback every `interval`; its lateness is the loop lag (in
-asyncio, the time a ready callback waits). Nothing is patched, so it measures asyncio and uvloop
-alike. Lag and block timing use the real monotonic clock: the thing measured is real time.
+The heartbeat is the loop's one `hardened.heartbeat.Heartbeat` (shared with the shedder);
+its lateness is the loop lag. Every beat updates the watchdog's view; the lag evidence is
+sampled once per `interval`; while the heartbeat is paused (idle) the watchdog rests. Nothing
+is patched, so it measures asyncio and uvloop alike, on the real monotonic clock.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from hardened.heartbeat import Heartbeat, wake_loop
 from hardened.loop._config import LoopConfig
 from hardened.loop._frames import BlockedEvent, FrameFilter
 from hardened.loop._state import LoopMetrics
@@ -30,6 +32,7 @@ __all__ = ["LoopMonitor"]
 logger = logging.getLogger("hardened.loop")
 
 SETTLE_SECONDS = 1.0
+_PAUSED_FOR = 3600.0  # a paused heartbeat is "due" this far ahead: the watchdog sleeps
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -50,8 +53,19 @@ class LoopMonitor:
 
     outbound = False  # process-wide: no per-request calls, so no request budget to read
 
-    def __init__(self, config: LoopConfig, *, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        config: LoopConfig,
+        *,
+        registry: CollectorRegistry,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.config = config
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat(config.interval)
+        self.heartbeat.subscribe(self._beat)
+        self.heartbeat.on_pause(self._paused)
+        self.heartbeat.on_resume(self._resumed)
+        self._sampled_at = 0.0  # when the lag evidence was last sampled
         self.metrics = LoopMetrics(registry, max_culprit_labels=config.max_culprit_labels)
         self.state = "not started"
         self.loop_name: str | None = None
@@ -65,9 +79,9 @@ class LoopMonitor:
         self._late: deque[LateBeat] = deque(maxlen=1024)
         self._beat_state: tuple[int, float] = (0, 0.0)
         self._last_beat: tuple[float, float, float] = (0.0, 0.0, 0.0)  # time, CPU, run-queue
+        self._beat_at = 0.0
         self._schedstat: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handle: asyncio.TimerHandle | None = None
         self._watchdog: Watchdog | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._listeners: list[Callable[[BlockedEvent], None]] = []
@@ -83,7 +97,7 @@ class LoopMonitor:
         self._loop = loop
         self.loop_name = type(loop).__module__.split(".")[0]
         self.root = os.getcwd()
-        self._beat_state = (0, time.monotonic() + self.config.interval)
+        self._beat_state = (0, time.monotonic() + self.heartbeat.period)
         self._schedstat = _open_schedstat()
         self._watchdog = Watchdog(
             tick=self.config.watchdog_tick,
@@ -97,17 +111,17 @@ class LoopMonitor:
         self._watchdog.start()
         # The first beat is due one interval after the watchdog runs: starting a thread waits
         # for it to be scheduled (long on a starved CPU), and that wait is not the app's block.
-        self._beat_state = (0, time.monotonic() + self.config.interval)
+        self._beat_state = (0, time.monotonic() + self.heartbeat.period)
         self._last_beat = (time.monotonic(), *self._thread_times())
-        self._handle = loop.call_at(loop.time() + self.config.interval, self._beat)
+        self._beat_at = time.monotonic()
+        self.heartbeat.stop()  # (re)start on this loop, the first beat one period from now
+        self.heartbeat.ensure_running(loop)
         self.state = "running"
         logger.info("loop monitor started on %s", self.loop_name)
 
     def stop(self) -> None:
         """Stop the heartbeat and the watchdog (which reports a block that just ended first)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self.heartbeat.stop()
         if self._watchdog is not None and not self._watchdog.stop(timeout=1.0):
             logger.warning("the loop watchdog did not stop within 1s")
         if self._schedstat is not None:
@@ -150,13 +164,13 @@ class LoopMonitor:
 
     # -- heartbeat (loop thread) ------------------------------------------------------------
 
-    def _beat(self) -> None:
+    def _beat(self, loop_now: float, loop_lag: float) -> None:
+        if self.state != "running":  # the shedder's beats before or after the monitor's life
+            return
         now = time.monotonic()
         seq, due = self._beat_state
         lag = max(0.0, now - due)
-        loop = self._loop
-        assert loop is not None
-        cpu, waited = self._thread_times()
+        cpu, waited = self._thread_times()  # every beat: a late one's window is its own lag
         last_at, last_cpu, last_waited = self._last_beat
         self._last_beat = (now, cpu, waited)
         if lag >= self.config.block_threshold:  # queued before the new state is published
@@ -165,15 +179,33 @@ class LoopMonitor:
             self._late.append((seq + 1, lag, time.time(), now, cpu_ratio, runqueue))
             if self._watchdog is not None:
                 self._watchdog.wake()
-        self._beat_state = (seq + 1, now + self.config.interval)
-        self._handle = loop.call_at(loop.time() + self.config.interval, self._beat)
-        self._lags.append(lag)
-        self.metrics.observe_lag(lag)
+        self._beat_state = (seq + 1, now + self.heartbeat.period)
+        self._beat_at = now
+        # The evidence: one lag per interval (half a period early counts: beats drift by µs).
+        if now - self._sampled_at >= self.config.interval - self.heartbeat.period / 2:
+            self._sampled_at = now
+            self._lags.append(lag)
+            self.metrics.observe_lag(lag)
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    def _paused(self) -> None:
+        """The heartbeat paused (idle): the watchdog rests until it resumes."""
+        seq, _ = self._beat_state
+        self._beat_state = (seq, time.monotonic() + _PAUSED_FOR)
+
+    def _resumed(self) -> None:
+        if self.state != "running":
+            return
+        seq, _ = self._beat_state
+        now = time.monotonic()
+        self._beat_state = (seq, now + self.heartbeat.period)
+        self._last_beat = (now, *self._thread_times())
+        if self._watchdog is not None:
+            self._watchdog.wake()
 
     def _thread_times(self) -> tuple[float, float]:
         """The loop thread's CPU seconds and run-queue wait seconds (0 when unknown)."""
@@ -244,6 +276,16 @@ class LoopMonitor:
         """True while the heartbeat is scheduled and the watchdog thread is alive."""
         watchdog = self._watchdog
         return self.state == "running" and watchdog is not None and watchdog.alive
+
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the last heartbeat ran (any thread may ask), None when not running."""
+        if self.state != "running":
+            return None
+        return max(0.0, time.monotonic() - self._beat_at)
+
+    def wake(self, timeout: float) -> bool:
+        """From another thread: whether the loop runs a callback posted now within `timeout`."""
+        return self._loop is not None and wake_loop(self._loop, timeout)
 
     def blocked_now(self) -> float | None:
         """Seconds the loop has been blocked when a block is in progress, else None."""

@@ -12,6 +12,10 @@
   read and dropped for up to `linger_timeout`, so the client reads the answer instead of a
   reset. Memory stays flat: dropped bytes are never buffered.
 
+- Arrival: a new connection's first request carries `scope["hardened.arrived"]` (loop time),
+  when it arrived before accept (`_arrival`), so the shedder sees the accept queue's wait; one
+  whose client closed after waiting `STALE_AFTER` in that queue is closed unserved.
+
 Timers are armed only while something is pending, so a request that arrives in one read
 costs no timer at all. Selected with `uvicorn.Config(http=...)`, a class uvicorn accepts.
 """
@@ -31,6 +35,7 @@ from uvicorn.server import ServerState
 from hardened.faults import ClientFault, note_fault
 from hardened.lifecycle import HeaderLimits, SlowClientStats
 from hardened.lifecycle._framing import HeadMeter, buffered_head_refusal, refusal
+from hardened.server._arrival import accept_wait
 
 __all__ = [
     "EdgeTimeouts",
@@ -39,6 +44,9 @@ __all__ = [
     "SlowClientStats",
     "protocol_class",
 ]
+
+# A request whose client closed after it had waited this long before accept is not served.
+STALE_AFTER = 0.5
 
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -128,6 +136,7 @@ class _EdgeMixin(asyncio.Protocol):
         self._app_not_reading = False  # seen at the last body check: the client was not stalling
         limits = getattr(self.config, "header_limits", None)
         self._head_meter = HeadMeter(limits if isinstance(limits, HeaderLimits) else HeaderLimits())
+        self._arrived: float | None = None  # the first request's arrival, for its scope
 
     # -- parser-specific state ---------------------------------------------------------------
 
@@ -143,7 +152,16 @@ class _EdgeMixin(asyncio.Protocol):
         real = cast(asyncio.Transport, transport)
         self._real = real
         super().connection_made(cast(asyncio.Transport, _LingeringTransport(real, self)))
-        self._header_since = self._last_read = self.loop.time()
+        now = self._header_since = self._last_read = self.loop.time()
+        waited, gone = accept_wait(real.get_extra_info("socket"))
+        if gone and waited is not None and waited >= STALE_AFTER:
+            # The client gave up while its request queued (a half-close right after a request
+            # is legitimate, but not after this long in the accept queue): it is not served.
+            self._closing = True
+            real.close()
+            return
+        if waited is not None:
+            self._arrived = now - waited
         self._arm(self._header_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -152,6 +170,11 @@ class _EdgeMixin(asyncio.Protocol):
             return
         now = self._last_read = self.loop.time()
         super().data_received(data)
+        if self._arrived is not None:
+            scope = getattr(self, "scope", None)
+            if scope is not None:  # its task has not run yet: the shedder reads the stamp
+                scope["hardened.arrived"] = self._arrived
+                self._arrived = None
         if self._closing:
             return
         if self._headers_pending():

@@ -28,6 +28,7 @@ from hardened._logging import RequestIds, configure_logging
 from hardened.endpoints import AdminApp
 from hardened.errors import ConfigError
 from hardened.lifecycle import LifecycleConfig, LifecycleGate, RunnerFacts, SlowClientStats
+from hardened.server._probes import ProbeListener, ProbeSettings
 from hardened.server._protocols import EdgeTimeouts, HardenedConfig, protocol_class
 from hardened.server._shutdown import ShutdownSequence
 from hardened.service import Service
@@ -48,6 +49,8 @@ class RunConfig:
     # None: the public host, so that in a pod Prometheus reaches /metrics on the pod IP.
     admin_host: str | None = None
     admin_port: int | None = 9000
+    # The probe listener (/livez, /readyz off the event loop, on `host`); None: none.
+    probe_port: int | None = None
     # None: the service's LifecycleConfig.keep_alive_timeout (65 s, above AWS ALB's 60 s).
     timeout_keep_alive: float | None = None
     # uvicorn's own drain, used only when the service has no shutdown mechanism
@@ -81,10 +84,17 @@ class RunConfig:
 class HardenedServer(uvicorn.Server):
     """A `uvicorn.Server` that hands the first signal to the service and exits 0."""
 
-    def __init__(self, config: uvicorn.Config, service: Service, admin: uvicorn.Server | None):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        service: Service,
+        admin: uvicorn.Server | None,
+        probes: ProbeListener | None = None,
+    ):
         super().__init__(config)
         self.service = service
         self.admin = admin
+        self.probes = probes
         self.signals_received: list[int] = []
         self.shutdown_sequence = ShutdownSequence.for_service(self, service)
 
@@ -151,6 +161,8 @@ class HardenedServer(uvicorn.Server):
         return should_exit
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.probes is not None:
+            self.probes.start()
         # The admin listener binds first: a busy admin port fails before the service starts.
         if self.admin is not None:
             self.admin.config.load()
@@ -166,6 +178,8 @@ class HardenedServer(uvicorn.Server):
         if self.admin is not None and self.admin.started:
             self.admin.force_exit = True
             await self.admin.shutdown()
+        if self.probes is not None:
+            self.probes.stop()
 
 
 def _lifecycle_gate(service: Service) -> LifecycleGate | None:
@@ -235,7 +249,17 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
             log_config=None,  # keep the public server's logging configuration
         )
         admin = uvicorn.Server(admin_config)
-    return HardenedServer(public, service, admin)
+    probes = None
+    if config.probe_port is not None:
+        endpoints = service.endpoints
+        probes = ProbeListener(
+            config.host,
+            config.probe_port,
+            service,
+            service.fact("loop.monitor"),
+            ProbeSettings(livez_path=endpoints.livez_path, readyz_path=endpoints.readyz_path),
+        )
+    return HardenedServer(public, service, admin, probes)
 
 
 def run(service: Service, config: RunConfig) -> int:

@@ -2,6 +2,7 @@
 
 from hardened.shed._config import SHED_DEFAULTS, Priority, ShedConfig
 from hardened.shed._install import Shed
+from hardened.shed._limited import LimitedShedder
 from hardened.shed._signals import CoDel, Gradient2, QueueDelayMonitor
 from hardened.shed._stage import Shedder
 
@@ -9,6 +10,7 @@ __all__ = [
     "SHED_DEFAULTS",
     "CoDel",
     "Gradient2",
+    "LimitedShedder",
     "Priority",
     "QueueDelayMonitor",
     "Shed",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter
 
 from hardened.gates import Installer
+from hardened.heartbeat import Heartbeat
 from hardened.shed._config import SHED_DEFAULTS, ShedConfig
+from hardened.shed._limited import LimitedShedder
 from hardened.shed._stage import Shedder
 
 __all__ = ["Shed"]
@@ -19,13 +21,19 @@ class Shed:
         self.shedder: Shedder | None = None
 
     def install(self, service: Installer) -> None:
-        """Put the shedder in the `shed` slot and publish its state (kind "shed")."""
+        """Put the shedder in the `shed` slot and publish its state (kind "shed").
+
+        Its queue delay comes from the loop's one heartbeat (the `loop.heartbeat` fact) when
+        the loop mechanism is installed first, as `Service` does; else from its own."""
         rejected = Counter(
             "http_server_shed_rejected",
             "Requests refused by the load shedder, by reason and priority.",
             ["reason", "priority"],
             registry=service.metrics_registry,
         )
-        self.shedder = Shedder(self.config, rejected)
+        kind = LimitedShedder if self.config.adaptive_limit else Shedder
+        shared = service.fact("loop.heartbeat")  # the loop monitor's, when the service has one
+        heartbeat = shared if isinstance(shared, Heartbeat) else None
+        self.shedder = kind(self.config, rejected, heartbeat)
         service.add_layer(self.shedder)
         service.track_state("shed", "edge", self.shedder.state, gate="observe")

@@ -12,6 +12,8 @@ import asyncio
 import math
 from collections.abc import Callable
 
+from hardened.heartbeat import Heartbeat
+
 __all__ = ["CoDel", "Gradient2", "QueueDelayMonitor"]
 
 
@@ -48,12 +50,12 @@ class CoDel:
 
 
 class QueueDelayMonitor:
-    """A heartbeat on the running loop: the lag of each tick is the current queue delay.
+    """The queue delay read from a heartbeat: the lag of its last tick, or how late the next is.
 
-    With `activity` (a reader of (requests seen so far, requests in flight)) the heartbeat
-    pauses once nothing has happened for `idle_after` seconds and the queue is calm: an idle
-    service then wakes nobody 100 times a second. The next request starts it again
-    (`ensure_running`); the loop gate's own heartbeat keeps watching the idle loop.
+    The heartbeat is the loop's one (`hardened.heartbeat`, shared with the loop monitor when
+    the service has one). With `activity` (a reader of (requests seen so far, requests in
+    flight)) it may pause once nothing has happened for `idle_after` seconds and the queue is
+    calm; the next request starts it again (`ensure_running`).
     """
 
     def __init__(
@@ -63,46 +65,53 @@ class QueueDelayMonitor:
         *,
         activity: Callable[[], tuple[int, int]] | None = None,
         idle_after: float = 0.0,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
-        self.period = period
+        self.heartbeat = heartbeat if heartbeat is not None else Heartbeat(period)
+        self.heartbeat.want_period(period)
+        self.heartbeat.subscribe(self._on_beat)
         self.codel = codel
         self._activity = activity
-        self._idle_ticks = math.ceil(idle_after / period) if activity and idle_after > 0 else 0
-        self._quiet = 0
+        self._idle_after = idle_after
+        if activity is not None and idle_after > 0:
+            self.heartbeat.pause_when(self._idle)
+        self._quiet_since: float | None = None
         self._seen = -1
-        self.pauses = 0
         self.last = 0.0
-        self.loop: asyncio.AbstractEventLoop | None = None  # where the heartbeat runs
-        self.due = 0.0
-        self._handle: asyncio.TimerHandle | None = None
         self._max = [0.0, 0.0]  # two rotating 5 s windows: max over the last 5-10 s
         self._window = 0
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the heartbeat runs on; None while it is paused or stopped."""
+        return self.heartbeat.loop
+
+    @property
+    def due(self) -> float:
+        """The loop time the next tick is due at."""
+        return self.heartbeat.due
+
+    @due.setter
+    def due(self, value: float) -> None:
+        self.heartbeat.due = value
+
+    @property
+    def pauses(self) -> int:
+        """How often the heartbeat has paused."""
+        return self.heartbeat.pauses
+
     def ensure_running(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start (or move) the heartbeat to `loop`."""
-        if self.loop is loop:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-        self.loop = loop
-        self.last = 0.0  # nothing measured on this run yet
-        self._quiet = 0
-        self.due = loop.time() + self.period
-        self._handle = loop.call_at(self.due, self._tick)
+        """Start (or resume, or move) the heartbeat on `loop`."""
+        if self.heartbeat.loop is not loop:
+            self.last = 0.0  # nothing measured on this run yet
+            self._quiet_since = None
+            self.heartbeat.ensure_running(loop)
 
     def stop(self) -> None:
         """Cancel the heartbeat."""
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = None
-        self.loop = None
+        self.heartbeat.stop()
 
-    def _tick(self) -> None:
-        loop = self.loop
-        if loop is None:
-            return
-        now = loop.time()
-        lag = max(0.0, now - self.due)
+    def _on_beat(self, now: float, lag: float) -> None:
         self.last = lag
         window = int(now // 5)
         if window != self._window:
@@ -110,29 +119,23 @@ class QueueDelayMonitor:
             self._window = window
         self._max[1] = max(self._max[1], lag)
         self.codel.update(now, lag)
-        if self._idle_ticks and self._idle(lag):
-            self._handle = None
-            self.loop = None  # the next request's ensure_running starts it again
-            self.pauses += 1
-            return
-        self.due = now + self.period
-        self._handle = loop.call_at(self.due, self._tick)
 
-    def _idle(self, lag: float) -> bool:
+    def _idle(self, now: float, lag: float) -> bool:
         """Whether `idle_after` has passed with no request and a calm queue."""
         assert self._activity is not None
         seen, inflight = self._activity()
         if seen != self._seen or inflight or lag > self.codel.target or self.codel.overloaded:
             self._seen = seen
-            self._quiet = 0
+            self._quiet_since = None
             return False
-        self._quiet += 1
-        return self._quiet >= self._idle_ticks
+        if self._quiet_since is None:
+            self._quiet_since = now
+        return now - self._quiet_since >= self._idle_after
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
-        late = now - self.due
-        if late <= self.last or self.loop is None:
+        late = now - self.heartbeat.due
+        if late <= self.last or self.heartbeat.loop is None:
             return self.last
         return late
 
