@@ -22,6 +22,7 @@ from hardened.lifecycle import LifecycleConfig
 from hardened.observe import SLO
 from hardened.outbound import Dependency, DependencyConfig
 from hardened.retry import RetryConfig
+from hardened.shed import Priority, ShedConfig
 
 ECHO = DependencyConfig(
     attempt_timeout=0.3,
@@ -69,8 +70,8 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
             slow=DrillRequest(path="/slow", safe=True),
             upload=DrillRequest(path="/upload", method="POST", safe=True),
             outbound=DrillRequest(path="/outbound", safe=True),
-            critical=DrillRequest(path="/work", headers={"x-priority": "critical"}),
-            cpu=DrillRequest(path="/work", headers={"x-priority": "sheddable"}),
+            critical=DrillRequest(path="/critical"),
+            cpu=DrillRequest(path="/work"),
             block_loop=hold_the_loop,
             dependencies=[dependency],
         )
@@ -81,6 +82,10 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
         ),
         "deadline": DeadlineConfig(default_timeout=5.0),
         "slos": [SLO(name="availability", objective=0.999)],
+        # Priorities by route: a client's own x-priority claim is not trusted.
+        "shed": ShedConfig(
+            route_priorities=(("/critical", Priority.CRITICAL), ("/work", Priority.SHEDDABLE))
+        ),
         **options,
     }
     routes = [
@@ -88,6 +93,7 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
         Route("/upload", upload, methods=["POST"]),
         Route("/outbound", outbound),
         Route("/work", work),
+        Route("/critical", work),
     ]
     return Service(name, routes=routes, mechanisms=[dependency, hooks], **settings)
 
