@@ -48,7 +48,7 @@ class Context:
     seed: int = 1
     # Another checkout of hardened (its repository root) measured beside this one, if given.
     baseline: Path | None = None
-    deadline: float = field(default_factory=lambda: time.monotonic() + 15 * 60)
+    deadline: float = field(default_factory=lambda: time.monotonic() + 20 * 60)
 
     def rounds(self, full: int) -> int:
         """`full` interleaved rounds, or 1 in quick mode."""

@@ -14,6 +14,7 @@ def comparisons() -> tuple[Comparison, ...]:
         io_bound,
         outbound_overhead,
         overload,
+        payments,
         pool_overhead,
         shutdown,
     )
@@ -27,4 +28,5 @@ def comparisons() -> tuple[Comparison, ...]:
         outbound_overhead.COMPARISON,
         pool_overhead.COMPARISON,
         idempotency_overhead.COMPARISON,
+        payments.COMPARISON,
     )

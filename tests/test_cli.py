@@ -24,16 +24,14 @@ def hardened(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_json_prints_the_report_and_exits_by_its_status(repo_root: Path) -> None:
-    """The payments example's report has all eight gates, is valid JSON, and the exit code
-    follows its status (1 only when a gate fails)."""
+    """The payments example's report: eight gates, valid JSON, every gate passing, exit 0."""
     result = hardened("check", "examples.payments_api.app:app", "--json", cwd=repo_root)
     report = json.loads(result.stdout)
     assert report["service"] == "payments-api"
     assert report["tier"] == "critical"
     assert len(report["gates"]) == 8
     assert result.returncode == (1 if report["status"] == "fail" else 0), result.stderr
-    gates = {gate["name"]: gate["status"] for gate in report["gates"]}
-    assert gates["idempotency"] == "pass"  # no unsafe route to protect
+    assert report["status"] == "pass"  # a broken copy's exit 1 is in test_payments_deploy.py
 
 
 def test_check_exits_0_when_no_gate_fails(repo_root: Path) -> None:

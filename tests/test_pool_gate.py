@@ -149,15 +149,22 @@ def test_the_payments_demo_shows_bounds_saturation_and_sizing(
     repo_root: Path, postgres_url: str
 ) -> None:
     """The demo's /gates: max size, acquire timeout, live saturation, both arithmetics."""
-    env = {"DATABASE_URL": postgres_url}
+    env = {
+        "DATABASE_URL": postgres_url,
+        "PAYMENTS_API_KEYS": "acme:sk_test_pool",
+        "PROCESSOR_URL": "http://127.0.0.1:9",  # not called by reads
+    }
+    auth = {"Authorization": "Bearer sk_test_pool"}
     with run_server("examples.payments_api.app:app", cwd=repo_root, env=env) as server:
         for _ in range(5):
-            missing = httpx.get(f"{server.url}/payments/{uuid.uuid4()}", timeout=10)
+            url = f"{server.url}/payments/{uuid.uuid4()}"
+            missing = httpx.get(url, headers=auth, timeout=10)
             assert missing.status_code == 404
         report = httpx.get(f"{server.admin_url}/gates", timeout=10).json()
     gate = next(g for g in report["gates"] if g["name"] == "pool")
     assert gate["status"] == "pass"
-    [db] = gate["evidence"]["pools"]
+    pools = {pool["name"]: pool for pool in gate["evidence"]["pools"]}
+    db = pools["payments-db"]
     assert db["name"] == "payments-db"
     assert db["max_size"] == 10
     assert db["acquire_timeout_s"] == 1.0

@@ -152,18 +152,19 @@ def test_without_an_idle_pause_the_heartbeat_never_stops() -> None:
 
 @pytest.mark.parametrize("seen", [0, 1, 7])
 def test_idle_pause_after_exactly_the_quiet_ticks(seen: int) -> None:
-    """idle_after 30 ms at a 10 ms period: the 4th quiet tick (the first only records) pauses."""
+    """idle_after 30 ms at a 10 ms period: the first tick records the activity, the quiet clock
+    starts at the second, and the tick 30 ms after that (the 5th) pauses."""
     monitor, loop = _monitor(activity=lambda: (seen, 0), idle_after=0.03)
-    for _ in range(3):
+    for _ in range(4):
         loop.tick_late(0.0)
         assert loop.pending() == 1
     loop.tick_late(0.0)
     assert loop.pending() == 0
     assert (monitor.pauses, monitor.loop) == (1, None)
     monitor.ensure_running(cast(asyncio.AbstractEventLoop, loop))  # the next request
-    for _ in range(2):
+    for _ in range(3):
         loop.tick_late(0.0)
-    assert loop.pending() == 1, "quiet ticks are counted afresh after a restart"
+    assert loop.pending() == 1, "the quiet clock starts afresh after a restart"
     loop.tick_late(0.0)
     assert monitor.pauses == 2
 

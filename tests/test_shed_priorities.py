@@ -1,75 +1,99 @@
-"""Priorities through a real server: by route prefix, overridden by the header; closes on a body."""
+"""Priorities by route, overridden by a trusted header; a refusal closes on an unread body."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 
+from hardened.shed import Priority, ShedConfig, Shedder
+from hardened.stages import Exchange, Refused
 from hardened.testing import RunningServer, run_server
 from tests.conftest import REPO_ROOT
 from tests.test_lifecycle_edge import read_response
 
-INFLIGHT = 'hardened_mechanism_state{field="inflight",kind="shed",name="edge"}'
+
+def _shedder() -> Shedder:
+    """A shedder past its queue-delay target (50 ms: within standard's burst allowance)."""
+    counter = Counter("rejected", "r", ["reason", "priority"], registry=CollectorRegistry())
+    config = ShedConfig(
+        route_priorities=(("/reports", Priority.SHEDDABLE), ("/payments", Priority.CRITICAL)),
+        trusted_networks=("127.0.0.0/8",),
+    )
+    shedder = Shedder(config, counter)
+    shedder.monitor.ensure_running(asyncio.get_running_loop())
+    shedder.monitor.last = 0.05
+    return shedder
 
 
-def _inflight(server: RunningServer) -> float:
-    for line in httpx.get(f"{server.admin_url}/metrics").text.splitlines():
-        if line.startswith(INFLIGHT):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("the shedder publishes no in-flight count")
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request"}
+
+
+async def _drop(message: Any) -> None:
+    return None
+
+
+def _exchange(path: str, headers: dict[bytes, bytes], client: str) -> Exchange:
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "client": (client, 1)}
+    return Exchange(scope, _no_body, _drop, headers, 0.0, asyncio.get_running_loop())
+
+
+@pytest.mark.parametrize(
+    ("path", "priority", "admitted"),
+    [
+        ("/reports", None, False),  # the route's priority: sheddable
+        ("/reports", "critical", True),  # a trusted header overrides a route's priority
+        ("/reports", "standard", True),
+        ("/payments", None, True),
+        ("/payments", "sheddable", False),  # downwards too
+        ("/work", None, True),  # the default: standard
+        ("/work", "sheddable", False),  # the header overrides the default
+        ("/work", "CRITICAL", True),  # case does not matter
+        ("/reports", "bogus", False),  # an unknown value leaves the route's priority
+    ],
+)
+async def test_priority_by_route_and_header_decides_who_is_refused(
+    path: str, priority: str | None, admitted: bool
+) -> None:
+    """Past the queue-delay target sheddable requests are refused; the route or a trusted
+    caller's header sets the priority."""
+    shedder = _shedder()
+    try:
+        headers = {b"x-priority": priority.encode()} if priority is not None else {}
+        exchange = _exchange(path, headers, "127.0.0.1")
+        if admitted:
+            assert shedder.enter(exchange)
+        else:
+            with pytest.raises(Refused) as refused:
+                shedder.enter(exchange)
+            assert refused.value.answer[0] == 503
+    finally:
+        shedder.monitor.stop()
+
+
+async def test_an_untrusted_critical_claim_is_shed_first() -> None:
+    """The same header from outside the trusted networks does not escape shedding."""
+    shedder = _shedder()
+    try:
+        claim = {b"x-priority": b"critical"}
+        with pytest.raises(Refused):
+            shedder.enter(_exchange("/work", claim, "203.0.113.9"))
+        assert shedder.enter(_exchange("/work", claim, "127.0.0.1"))
+    finally:
+        shedder.monitor.stop()
 
 
 @pytest.fixture(scope="module")
 def held() -> Iterator[RunningServer]:
-    """The priorities app with one request held in flight (sheddable refused, standard not)."""
+    """The priorities app, served for real."""
     with run_server("tests.apps.shed_priorities:app", cwd=REPO_ROOT) as server:
-        assert httpx.get(f"{server.url}/reports").status_code == 200, "nothing is held yet"
-        holder = threading.Thread(
-            target=httpx.get, args=(f"{server.url}/hold",), kwargs={"timeout": 30}
-        )
-        holder.start()
-        deadline = time.monotonic() + 10
-        while _inflight(server) < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _inflight(server) == 1
         yield server
-        httpx.get(f"{server.url}/release")
-        holder.join(timeout=10)
-
-
-@pytest.mark.parametrize(
-    ("path", "priority", "status"),
-    [
-        ("/reports", None, 503),  # the route's priority: sheddable
-        ("/reports", "critical", 200),  # the header overrides a route's priority
-        ("/reports", "standard", 200),
-        ("/payments", None, 200),
-        ("/payments", "sheddable", 503),  # downwards too
-        ("/work", None, 200),  # the default: standard
-        ("/work", "sheddable", 503),  # the header overrides the default
-        ("/work", "CRITICAL", 200),  # case does not matter
-        ("/reports", "bogus", 503),  # an unknown value leaves the route's priority
-    ],
-)
-def test_priority_by_route_and_header_decides_who_is_refused(
-    held: RunningServer, path: str, priority: str | None, status: int
-) -> None:
-    """At 1 of 2 in flight sheddable requests are refused; route or header sets the priority."""
-    headers = {"x-priority": priority} if priority is not None else {}
-    assert httpx.get(f"{held.url}{path}", headers=headers).status_code == status
-
-
-def test_refusals_are_counted_by_the_priority_they_were_given(held: RunningServer) -> None:
-    """A refusal of /reports is counted as sheddable, of a critical-headed request never."""
-    httpx.get(f"{held.url}/reports")
-    metrics = httpx.get(f"{held.admin_url}/metrics").text
-    assert 'http_server_shed_rejected_total{priority="sheddable",reason="limit"}' in metrics
-    assert 'http_server_shed_rejected_total{priority="critical",reason="limit"} 0.0' in metrics
 
 
 def _refused_then_closed(server: RunningServer, request: bytes) -> tuple[int, dict[str, str], bool]:
@@ -89,12 +113,13 @@ def _refused_then_closed(server: RunningServer, request: bytes) -> tuple[int, di
 def test_a_shed_request_with_an_unread_chunked_body_closes_its_connection(
     held: RunningServer,
 ) -> None:
-    """A refused POST with a chunked body still unread: 503 with Connection: close, then EOF."""
+    """A refused POST with a chunked body still unread: Connection: close, then EOF."""
     request = (
-        b"POST /reports HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        b"POST /reports HTTP/1.1\r\nHost: t\r\nX-Request-Timeout: 0\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
     )
     status, headers, closed = _refused_then_closed(held, request)
-    assert status == 503
+    assert status == 504
     assert headers.get("connection") == "close"
     assert closed
 
@@ -102,17 +127,20 @@ def test_a_shed_request_with_an_unread_chunked_body_closes_its_connection(
 def test_a_shed_request_with_a_content_length_body_closes_its_connection(
     held: RunningServer,
 ) -> None:
-    """A refused POST with a Content-Length body: 503 with Connection: close."""
-    request = b"POST /reports HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234"
+    """A refused POST with a Content-Length body: Connection: close."""
+    request = (
+        b"POST /reports HTTP/1.1\r\nHost: t\r\nX-Request-Timeout: 0\r\nContent-Length: 10\r\n"
+        b"\r\n01234"
+    )
     status, headers, closed = _refused_then_closed(held, request)
-    assert (status, headers.get("connection"), closed) == (503, "close", True)
+    assert (status, headers.get("connection"), closed) == (504, "close", True)
 
 
 def test_a_shed_request_without_a_body_keeps_its_connection(held: RunningServer) -> None:
     """With no close budget and no body, a refused keep-alive connection stays open for reuse."""
     with httpx.Client() as client:
-        first = client.get(f"{held.url}/reports")
+        first = client.get(f"{held.url}/reports", headers={"X-Request-Timeout": "0"})
         second = client.get(f"{held.url}/work")
-    assert first.status_code == 503
+    assert first.status_code == 504
     assert "connection" not in first.headers
     assert second.status_code == 200

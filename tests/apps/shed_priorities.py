@@ -1,9 +1,4 @@
-"""A service whose in-flight bound is fixed at 2: one held request makes sheddable traffic refused.
-
-With `min_limit = initial_limit = max_limit = 2` and no warm-up, the shedder refuses sheddable
-requests at 1 in flight, standard at 2 and critical at 4: holding one request open shows which
-priority each request was given, by route and by header, deterministically.
-"""
+"""A service with route priorities and no close budget: a refusal closes only for an unread body."""
 
 from __future__ import annotations
 
@@ -49,10 +44,6 @@ app = Service(
         Route("/work", ok, methods=["GET", "POST"]),
     ],
     shed=ShedConfig(
-        initial_limit=2,
-        min_limit=2,
-        max_limit=2,
-        warmup_samples=0,
         close_per_second=0,
         exempt_paths=("/release",),
         route_priorities=(("/reports", Priority.SHEDDABLE), ("/payments", Priority.CRITICAL)),

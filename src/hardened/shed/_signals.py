@@ -130,7 +130,7 @@ class QueueDelayMonitor:
             return False
         if self._quiet_since is None:
             self._quiet_since = now
-        return now - self._quiet_since >= self._idle_after
+        return now - self._quiet_since >= self._idle_after - 1e-9  # float ticks: 0.03 != 0.0299…
 
     def current(self, now: float) -> float:
         """The queue delay now: the last tick's lag, or how late the next tick already is."""
