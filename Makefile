@@ -6,8 +6,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MUTATE_JOBS ?= 2
+DRILL_APP ?= examples.payments_api.drill:app
+DRILL_PROCESSOR_PORT ?= 8011
 
-.PHONY: run test lint bench mutate clean
+.PHONY: run test lint bench mutate drill clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,16 @@ mutate: $(STAMP)
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS)
 	$(PY) -m tools.mutation_scores
+
+# Every gate's failure made to happen against the running demo; the proof lands in drill.json.
+# The processor stand-in runs beside it; the drill's payments belong to its own tenant.
+drill: $(STAMP)
+	$(PY) -m hardened run examples.payments_api.processor:app --port $(DRILL_PROCESSOR_PORT) \
+	  --admin-port 0 > /dev/null 2>&1 & processor=$$!; sleep 2; \
+	PROCESSOR_URL=http://127.0.0.1:$(DRILL_PROCESSOR_PORT) \
+	PAYMENTS_API_KEYS=drill:sk_test_drill_tenant_only \
+	$(PY) -m hardened drill $(DRILL_APP) --json drill.json $(DRILL_ARGS); status=$$?; \
+	kill $$processor; wait $$processor; exit $$status
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)

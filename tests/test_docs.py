@@ -21,7 +21,7 @@ from hardened.components import Components
 
 REPO = Path(__file__).parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-COMMANDS = ("run", "check", "rules")
+COMMANDS = ("run", "check", "rules", "drill")
 # Flags of other tools the docs mention: (flag, the tool it belongs to).
 FOREIGN_FLAGS = {
     "--strict": "mypy",

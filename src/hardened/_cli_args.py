@@ -138,4 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="print Prometheus recording and alerting rules")
     rules.add_argument("app", metavar="MODULE:ATTR", help="the Service whose rules to print")
     _common(rules)
+
+    from hardened.drill import add_arguments  # `hardened drill` and `check --proof`
+
+    _common(add_arguments(commands, check))
     return parser

@@ -132,10 +132,25 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_drill(args: argparse.Namespace) -> int:
+    from hardened.drill import drill_command
+
+    return drill_command(args)
+
+
+def _cmd_check_proof(args: argparse.Namespace) -> int:
+    if args.proof is not None:  # `check --proof drill.json`: each gate's last drill
+        from hardened.drill import use_proof
+
+        use_proof(args)
+    return _cmd_check(args)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run,
-    "check": _cmd_check,
+    "check": _cmd_check_proof,
     "rules": _cmd_rules,
+    "drill": _cmd_drill,
 }
 
 

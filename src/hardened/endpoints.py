@@ -43,6 +43,10 @@ class Service(Protocol):
         """The gate report document."""
         ...
 
+    def fact(self, name: str) -> Any:
+        """A published fact (`admin.drill`: the drill hooks mounted at `/drill`), or None."""
+        ...
+
 
 __all__ = [
     "ADMIN_DUTY",
@@ -194,11 +198,16 @@ class AdminApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        path = scope["path"]
+        if path == "/drill" or path.startswith("/drill/"):
+            drill = self._service.fact("admin.drill")  # the drill hooks: their token, methods
+            if drill is not None:
+                await drill(scope, receive, send)
+                return
         if scope["method"] not in _READ_METHODS:
             await _send_not_allowed(send)
             return
         endpoints = self._service.endpoints
-        path = scope["path"]
         if path in (endpoints.gates_path, endpoints.metrics_path):
             await self._render(scope, send, path == endpoints.gates_path)
         elif path == endpoints.livez_path:

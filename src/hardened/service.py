@@ -222,7 +222,11 @@ class Service:
     def report(self, tier: Tier | str | None = None) -> dict[str, Any]:
         """The gate report document, evaluated at `tier` (default: the service's own)."""
         effective = Tier(tier) if tier is not None else self.tier
-        return build_report(self.name, effective, self.gates.results(effective))
+        results = self.gates.results(effective)
+        proof = self.fact("gates.proof")  # drill results per gate, when a drill document is given
+        if proof is not None:
+            results = proof(results, effective)
+        return build_report(self.name, effective, results)
 
     # -- ASGI --------------------------------------------------------------------------------
 

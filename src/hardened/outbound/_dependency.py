@@ -70,6 +70,8 @@ class Dependency:
         self._hooks = list(hooks)
         self._rng = rng
         self._clock_given = clock is not None
+        # A fault awaited before each attempt's call (drills make the dependency fail or hang).
+        self.fault: Callable[[], Awaitable[None]] | None = None
         self._bind(clock or SYSTEM_CLOCK)
 
     def _bind(self, clock: Clock) -> None:
@@ -142,6 +144,8 @@ class Dependency:
         start = clock.monotonic()
         try:
             async with asyncio.timeout(timeout) as timer:
+                if self.fault is not None:
+                    await self.fault()
                 result = await fn(*args)
         except BaseException as exc:
             bulkhead.leave()

@@ -1,0 +1,221 @@
+"""Drill hooks on the admin listener: `/drill/*`, off (404) without a token, never public.
+
+`DrillHooks(DrillConfig(...))` joins a service like any mechanism. It publishes the admin
+sub-application as the `admin.drill` fact (the admin listener mounts it at `/drill`) and, when
+a proof document is configured, the `gates.proof` fact that `/gates` applies.
+
+    GET  /drill                        what the service declared (requests, hooks)
+    POST /drill/block_loop             {"seconds": 0.3}: the declared function blocks the loop
+    POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass" | "off"}: per attempt
+    GET  /drill/dependency/<name>      attempts seen, the budget the last attempt carried
+    POST /drill/pool/<name>            {"hold_s": 2}: check out every connection, for that long
+    GET  /drill/effects                the declared effect counter (the idempotency drill)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Receive, Scope, Send
+
+from hardened.deadline import outbound_headers, remaining
+from hardened.drill._config import DrillConfig
+from hardened.drill._proof import ProofBook
+from hardened.errors import DeadlineExceeded
+
+if TYPE_CHECKING:
+    from hardened.gates import Installer
+    from hardened.outbound import Dependency
+    from hardened.pool import PostgresPool
+
+__all__ = ["DependencyFault", "DrillHooks"]
+
+MODES = ("pass", "fail", "hang", "off")
+MAX_BLOCK_S = 5.0
+MAX_HOLD_S = 10.0
+
+
+class DependencyFault:
+    """The fault a dependency's attempts meet while a drill runs (installed on `dep.fault`)."""
+
+    def __init__(self, dependency: Dependency) -> None:
+        self.dependency = dependency
+        self.mode = "pass"
+        self.attempts = 0
+        self.budget_s: float | None = None
+        self.header: str | None = None
+
+    async def __call__(self) -> None:
+        self.attempts += 1
+        left = remaining()
+        self.budget_s = None if left is None else round(left, 4)
+        try:
+            self.header = next(iter(outbound_headers().values()), None)
+        except DeadlineExceeded:
+            self.header = "spent"
+        if self.mode == "fail":
+            raise ConnectionRefusedError(f"drill: {self.dependency.name} made to fail")
+        if self.mode == "hang":
+            await asyncio.sleep(3600)  # the attempt timeout ends it
+
+    def state(self) -> dict[str, Any]:
+        """The fault and what it saw."""
+        return {
+            "dependency": self.dependency.name,
+            "mode": self.mode,
+            "attempts": self.attempts,
+            "budget_s": self.budget_s,
+            "header": self.header,
+            "breaker": self.dependency.breaker.state.value,
+        }
+
+
+async def _reply(send: Send, status: int, document: Any) -> None:
+    body = json.dumps(document, default=str).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_json(receive: Receive, limit: int = 4096) -> Any:
+    body = b""
+    more = True
+    while more and len(body) <= limit:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return None
+
+
+class DrillHooks:
+    """The drill mechanism: hooks on the admin listener and the proof in `/gates`."""
+
+    def __init__(self, config: DrillConfig | None = None) -> None:
+        self.config = config or DrillConfig()
+        self.faults = {dep.name: DependencyFault(dep) for dep in self.config.dependencies}
+        self.pools = {pool.name: pool for pool in self.config.pools}
+        self._holds: set[asyncio.Task[None]] = set()
+        self.proof = ProofBook(self.config.proof_path(), self.config.prove_within_days)
+
+    def install(self, service: Installer) -> None:
+        """Publish the admin sub-application and, with a proof document, the proof."""
+        service.publish_fact("admin.drill", lambda: self)
+        service.publish_fact("drill.config", lambda: self.config)
+        service.publish_fact("gates.proof", lambda: self.proof)
+
+    def _authorized(self, scope: Scope) -> bool:
+        token = self.config.current_token()
+        if not token:
+            return False
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                return hmac.compare_digest(value, f"Bearer {token}".encode())
+        return False
+
+    def manifest(self) -> dict[str, Any]:
+        """What the service declared for drills."""
+        block = self.config.block_loop
+        code = getattr(block, "__code__", None)
+        return {
+            "requests": {role: spec.to_json() for role, spec in self.config.requests().items()},
+            "dependencies": sorted(self.faults),
+            "pools": sorted(self.pools),
+            "block_loop": None
+            if code is None
+            else {"file": code.co_filename, "line": code.co_firstlineno, "function": code.co_name},
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._authorized(scope):
+            await _reply(send, 404, {"status": "not found", "path": scope["path"]})
+            return
+        method, path = scope["method"], scope["path"].rstrip("/")
+        parts = path.split("/")[2:]  # "", "drill", ...
+        if not parts and method == "GET":
+            await _reply(send, 200, self.manifest())
+        elif parts == ["block_loop"] and method == "POST" and self.config.block_loop:
+            await self._block(receive, send)
+        elif len(parts) == 2 and parts[0] == "dependency" and parts[1] in self.faults:
+            await self._fault(self.faults[parts[1]], method, receive, send)
+        elif parts == ["effects"] and method == "GET" and self.config.effects:
+            await _reply(send, 200, {"count": await self.config.effects()})
+        elif len(parts) == 2 and parts[0] == "pool" and parts[1] in self.pools:
+            await self._hold(self.pools[parts[1]], receive, send)
+        else:
+            await _reply(send, 404, {"status": "not found", "path": path})
+
+    async def _block(self, receive: Receive, send: Send) -> None:
+        payload = await _read_json(receive)
+        seconds = payload.get("seconds") if isinstance(payload, dict) else None
+        if not isinstance(seconds, int | float) or not 0 < seconds <= MAX_BLOCK_S:
+            await _reply(send, 400, {"error": f"seconds in (0, {MAX_BLOCK_S}]"})
+            return
+        assert self.config.block_loop is not None
+        started = time.monotonic()
+        self.config.block_loop(float(seconds))  # on the loop, on purpose: that is the drill
+        await _reply(send, 200, {"blocked_s": round(time.monotonic() - started, 4)})
+
+    async def _fault(
+        self, fault: DependencyFault, method: str, receive: Receive, send: Send
+    ) -> None:
+        if method == "POST":
+            payload = await _read_json(receive)
+            mode = payload.get("mode") if isinstance(payload, dict) else None
+            if mode not in MODES:
+                await _reply(send, 400, {"error": f"mode is one of {MODES}"})
+                return
+            fault.mode = str(mode)
+            fault.attempts = 0
+            # "off" detaches the fault: the dependency's attempts pay nothing for drills again.
+            fault.dependency.fault = None if mode == "off" else fault
+        await _reply(send, 200, fault.state())
+
+    async def _hold(self, pool: PostgresPool, receive: Receive, send: Send) -> None:
+        payload = await _read_json(receive)
+        seconds = payload.get("hold_s") if isinstance(payload, dict) else None
+        if not isinstance(seconds, int | float) or not 0 < seconds <= MAX_HOLD_S:
+            await _reply(send, 400, {"error": f"hold_s in (0, {MAX_HOLD_S}]"})
+            return
+        size = pool.config.max_size
+        held = asyncio.Event()
+        count = [0]
+
+        async def one() -> None:
+            async with pool.acquire():
+                count[0] += 1
+                if count[0] == size:
+                    held.set()
+                await asyncio.sleep(float(seconds))
+
+        async def hold_all() -> None:
+            await asyncio.gather(*(one() for _ in range(size)), return_exceptions=True)
+            held.set()
+
+        task = asyncio.create_task(hold_all())
+        self._holds.add(task)  # kept until done, so the hold cannot be collected mid-way
+        task.add_done_callback(self._holds.discard)
+        try:
+            async with asyncio.timeout(pool.config.acquire_timeout + 1.0):
+                await held.wait()
+        except TimeoutError:
+            await _reply(
+                send, 409, {"error": "could not check out every connection", "held": count[0]}
+            )
+            return
+        await _reply(
+            send,
+            200,
+            {
+                "held": count[0],
+                "max_size": size,
+                "hold_s": seconds,
+                "acquire_timeout_s": pool.config.acquire_timeout,
+            },
+        )
