@@ -11,24 +11,20 @@ are client latency and server CPU per request, each as a paired ratio per round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from benchmarks._client import parse_head
+from benchmarks._postgres import scratch_postgres
 from benchmarks._registry import Comparison, Context, Result, Verdict
 from benchmarks._servers import HOST, Server, ServerSpec, start_all
 from benchmarks._stats import paired_ratios, percentile, spread
 from benchmarks.apps.idempotency import TABLE
-from hardened.testing import EmbeddedPostgres, database_url
 
 TARGET_RATIO = 1.5
 WORKERS = 4
@@ -59,20 +55,6 @@ COLUMNS = [
     "× without (p50, best rounds)",
     "req/s",
 ]
-
-
-@contextlib.contextmanager
-def _postgres(log_dir: Path) -> Iterator[str]:
-    url = database_url()
-    if url is not None:
-        yield url
-        return
-    with tempfile.TemporaryDirectory(dir=log_dir) as folder:
-        server = EmbeddedPostgres(Path(folder) / "data", delete_on_stop=True)
-        try:
-            yield server.url
-        finally:
-            server.stop()
 
 
 async def _prepare(url: str) -> None:
@@ -140,7 +122,7 @@ def run(ctx: Context) -> Result:
     rounds = ctx.rounds(12)
     seconds = ctx.seconds(1.5, 1.0)
     samples: dict[str, list[dict[str, Any]]] = {spec.label: [] for spec in VARIANTS}
-    with _postgres(ctx.log_dir) as url:
+    with scratch_postgres(ctx.log_dir) as url:
         asyncio.run(_prepare(url))
         previous = os.environ.get("DATABASE_URL")
         os.environ["DATABASE_URL"] = url

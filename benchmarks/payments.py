@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks._client import parse_head
+from benchmarks._postgres import scratch_postgres
 from benchmarks._registry import Comparison, Context, Result, Verdict
 from benchmarks._servers import HOST, Server, ServerSpec
 from benchmarks._stats import paired_ratios, percentile, spread
-from benchmarks.idempotency_overhead import _postgres
 
 SLO_P99_S = 0.5  # the API's latency SLO: 99 % of answers non-5xx within 500 ms
 LEVELS = (1, 2, 4, 8, 16)  # closed-loop connections
@@ -148,7 +148,7 @@ def run(ctx: Context) -> Result:
     rounds = ctx.rounds(3)
     ladder: list[dict[str, Any]] = []
     pairs: dict[str, list[dict[str, Any]]] = {FIRST: [], REPLAY: []}
-    with _postgres(ctx.log_dir) as url:
+    with scratch_postgres(ctx.log_dir) as url:
         processor = Server(PROCESSOR, ctx.repo_root, ctx.log_dir).start()
         try:
             env = {"DATABASE_URL": url, "PROCESSOR_URL": processor.url}

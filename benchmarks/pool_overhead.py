@@ -13,19 +13,16 @@ embedded server started for the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from benchmarks._postgres import scratch_postgres
 from benchmarks._registry import Comparison, Context, Result, Verdict
 from benchmarks._stats import paired_differences, spread
 from hardened.pool import PoolConfig, PostgresPool
-from hardened.testing._postgres import EmbeddedPostgres, database_url
 
 TARGET_US = 5.0
 BATCH = 400  # acquires per timed batch
@@ -43,20 +40,6 @@ COLUMNS = [
     "+µs vs bare (best vs best)",
     "wall µs",
 ]
-
-
-@contextlib.contextmanager
-def _postgres(log_dir: Path) -> Iterator[str]:
-    url = database_url()
-    if url is not None:
-        yield url
-        return
-    with tempfile.TemporaryDirectory(dir=log_dir) as folder:
-        server = EmbeddedPostgres(Path(folder) / "data", delete_on_stop=True)
-        try:
-            yield server.url
-        finally:
-            server.stop()
 
 
 async def _time(loop_body: Callable[[int], Awaitable[None]], count: int) -> tuple[float, float]:
@@ -117,7 +100,7 @@ def run(ctx: Context) -> Result:
     """Interleaved rounds of acquire/release batches on one PostgreSQL."""
     rounds = ctx.rounds(20)
     batch = BATCH
-    with _postgres(ctx.log_dir) as url:
+    with scratch_postgres(ctx.log_dir) as url:
         runs = asyncio.run(_measure(url, rounds, batch))
     return _result(runs, rounds, batch)
 
