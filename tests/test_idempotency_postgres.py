@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -29,6 +30,7 @@ from hardened.idempotency import (
     Ticket,
     idempotent,
 )
+from hardened.idempotency._sql import MIGRATIONS, Statements
 from tests.apps.idempotency_memory import build, tenant_of
 
 RESPONSE = StoredResponse(201, (("location", "/orders/1"),), b'{"order":1}')
@@ -72,7 +74,7 @@ async def test_the_schema_is_created_once_even_when_replicas_start_together(
     version = await pool.fetchval(
         "SELECT version FROM hardened_schema_versions WHERE component = $1", table
     )
-    assert version == 1
+    assert version == len(MIGRATIONS)
     assert await pool.fetchval("SELECT count(*) FROM " + table) == 0
 
 
@@ -172,6 +174,139 @@ async def test_complete_in_after_losing_the_lease_raises_inside_the_transaction(
 
     with pytest.raises(IdempotencyLeaseLost):
         await complete()
+
+
+async def _orders(pool: asyncpg.Pool) -> str:
+    table = f"orders_{uuid.uuid4().hex[:12]}"
+    await pool.execute(f"CREATE TABLE {table} (id int)")
+    return table
+
+
+async def test_the_transaction_commits_the_writes_and_the_response_together(
+    store: PostgresIdempotencyStore, pool: asyncpg.Pool
+) -> None:
+    """`transaction()` stores the response with its COMMIT; an exception keeps neither."""
+    orders = await _orders(pool)
+    ticket = await _claim(store, _request())
+    context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset({"location"}))
+    response = JSONResponse({"order": 1}, status_code=201, headers={"Location": "/orders/1"})
+
+    async def write_then_fail() -> None:
+        async with context.transaction() as transaction:
+            await transaction.connection.execute(f"INSERT INTO {orders} VALUES (1)")
+            transaction.store_on_commit(response)
+            raise RuntimeError("the business write failed")
+
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
+    assert await pool.fetchval(f"SELECT count(*) FROM {orders}") == 0
+    assert isinstance(await store.claim(_request(), lease=30, retention=3600), InFlight)
+    assert not ticket.completed
+
+    async with context.transaction() as transaction:
+        await transaction.connection.execute(f"INSERT INTO {orders} VALUES (2)")
+        transaction.store_on_commit(response)
+    assert ticket.completed
+    assert await pool.fetchval(f"SELECT array_agg(id) FROM {orders}") == [2]
+    replay = await store.claim(_request(), lease=30, retention=3600)
+    assert replay == Replay(
+        StoredResponse(201, (("location", "/orders/1"),), b'{"order":1}'),
+    )
+
+
+async def test_a_transaction_whose_lease_was_lost_commits_nothing(
+    store: PostgresIdempotencyStore, pool: asyncpg.Pool
+) -> None:
+    """The fenced completion aborts the COMMIT it travels with: the handler's writes are gone,
+    the retry's claim is untouched, and the connection is clean for its next user."""
+    orders = await _orders(pool)
+    ticket = await _claim(store, _request(), lease=0.2)
+    await asyncio.sleep(0.4)
+    retry = await _claim(store, _request())
+    context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
+
+    async def write() -> None:
+        async with context.transaction() as transaction:
+            await transaction.connection.execute(f"INSERT INTO {orders} VALUES (1)")
+            transaction.store_on_commit(JSONResponse({}, status_code=201))
+
+    with pytest.raises(IdempotencyLeaseLost):
+        await write()
+    assert not ticket.completed
+    assert await pool.fetchval(f"SELECT count(*) FROM {orders}") == 0
+    assert isinstance(await store.claim(_request(), lease=30, retention=3600), InFlight)
+    assert await store.complete(retry, RESPONSE, retention=3600)
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+
+
+async def test_an_unstored_answer_commits_the_writes_and_leaves_the_key_claimed(
+    store: PostgresIdempotencyStore, pool: asyncpg.Pool
+) -> None:
+    """A 5xx (or no response named) commits the block without a completion."""
+    orders = await _orders(pool)
+    ticket = await _claim(store, _request())
+    context = IdempotencyContext(ticket, store, retention=3600, allowed=frozenset())
+    async with context.transaction() as transaction:
+        await transaction.connection.execute(f"INSERT INTO {orders} VALUES (1)")
+        transaction.store_on_commit(JSONResponse({}, status_code=503))
+    assert not ticket.completed
+    assert await pool.fetchval(f"SELECT count(*) FROM {orders}") == 1
+    assert isinstance(await store.claim(_request(), lease=30, retention=3600), InFlight)
+
+
+async def test_hostile_headers_and_bodies_are_stored_byte_for_byte_by_the_commit(
+    store: PostgresIdempotencyStore, pool: asyncpg.Pool
+) -> None:
+    """The completion travels as literal SQL: quotes, backslashes, dollar quotes, NUL-free
+    Unicode and every byte value come back unchanged, and none of them runs as SQL."""
+    orders = await _orders(pool)
+    ticket = await _claim(store, _request())
+    hostile = "x'); DROP TABLE " + orders + "; --\\' $fn$ $$ \"é\u2028"
+    stored = StoredResponse(201, (("location", hostile), ("x-note", "'")), bytes(range(256)))
+    async with pool.acquire() as conn:
+        await conn.execute("BEGIN")
+        assert await store.commit(ticket, stored, retention=3600, connection=conn)
+    replay = await store.claim(_request(), lease=30, retention=3600)
+    assert replay == Replay(stored)
+    assert await pool.fetchval(f"SELECT count(*) FROM {orders}") == 0
+
+
+def test_the_commit_message_carries_only_numbers_a_uuid_and_hex() -> None:
+    """Every quoted literal in the completion message is hexadecimal or a UUID."""
+    statements = Statements("keys")
+    token = uuid.uuid4()
+    message = statements.complete_and_commit(
+        id=7, token=token, status=201, headers='[["a","\'"]]', body=b"'\\", retention=60.0
+    )
+    quoted = re.findall(r"'([^']*)'", message)
+    assert quoted[0] == str(token)
+    assert quoted[1] == b'[["a","\'"]]'.hex()
+    assert quoted[2:4] == ["hex", "UTF8"]
+    assert quoted[4] == b"'\\".hex()
+    assert all(re.fullmatch(r"[0-9a-f-]*|hex|UTF8", value) for value in quoted)
+    assert message.endswith("; COMMIT")
+    with pytest.raises(ValueError, match="finite"):
+        statements.complete_and_commit(
+            id=7, token=token, status=201, headers="[]", body=b"", retention=float("inf")
+        )
+
+
+async def test_a_memory_store_has_no_transaction_to_offer() -> None:
+    """`transaction()` needs a store with connections."""
+    store = MemoryIdempotencyStore()
+    outcome = await store.claim(_request(), lease=30, retention=3600)
+    assert isinstance(outcome, Ticket)
+    context = IdempotencyContext(outcome, store, retention=3600, allowed=frozenset())
+
+    async def enter() -> None:
+        async with context.transaction():
+            pass
+
+    with pytest.raises(LookupError):
+        await enter()
+    with pytest.raises(LookupError):
+        await store.commit(outcome, RESPONSE, retention=3600, connection=object())
 
 
 async def test_the_reaper_deletes_expired_keys_and_an_expired_key_counts_as_new(

@@ -2,9 +2,8 @@
 
 Both insert one row in a transaction on the service's `PostgresPool` (`DATABASE_URL`).
 `with_layer` claims the key on a connection it keeps for the handler
-(`@idempotent(transaction=True)`), and the handler stores its response inside its own
-transaction (`complete_in`): one extra round trip for the claim, one statement in the
-transaction.
+(`@idempotent(transaction=True)`), and the handler's COMMIT stores its response
+(`context.transaction()`): the claim is the one extra round trip.
 """
 
 from __future__ import annotations
@@ -48,9 +47,9 @@ async def create_order(request: Request) -> Response:
     if context is None:
         async with component(request, PostgresPool).acquire() as conn, conn.transaction():
             return await _insert(conn, item)
-    async with context.connection() as conn, conn.transaction():
-        response = await _insert(conn, item)
-        await context.complete_in(conn, response)
+    async with context.transaction() as transaction:
+        response = await _insert(transaction.connection, item)
+        transaction.store_on_commit(response)
     return response
 
 

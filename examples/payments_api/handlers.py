@@ -1,6 +1,7 @@
 """The endpoints: create, read and refund payments. Each step that reaches the processor is
 recorded first and keyed by (tenant, Idempotency-Key, step), so retrying it is always safe; the
-final write and the stored response commit in one transaction.
+final write and the stored response commit in one transaction (`idem.transaction()`: the
+response travels with the COMMIT, no round trip of its own).
 
 The routes are `@idempotent()`, not `@idempotent(transaction=True)`: that mode would keep the
 claim's connection checked out while the processor is called, and a slow processor would then
@@ -81,11 +82,11 @@ async def create_payment(request: Request) -> Response:
             currency=payment.currency,
             source=payment.source,
         )
-    async with pool.acquire() as conn, conn.transaction():  # the row and the replay together
+    async with idem.transaction() as transaction:  # the row and the replay commit together
         if charge is not None:
-            row = await store.complete_payment(conn, row["id"], charge)
+            row = await store.complete_payment(transaction.connection, row["id"], charge)
         response = JSONResponse(_payment(row), 201, {"Location": f"/payments/{row['id']}"})
-        await idem.complete_in(conn, response)
+        transaction.store_on_commit(response)
     return response
 
 
@@ -117,9 +118,9 @@ async def create_refund(request: Request) -> Response:
         made = await component(request, Processor).refund(
             idem.downstream_key("refund"), charge=payment["charge_id"], amount=row["amount"]
         )
-    async with pool.acquire() as conn, conn.transaction():
+    async with idem.transaction() as transaction:
         if made is not None:
-            row = await store.complete_refund(conn, row["id"], made)
+            row = await store.complete_refund(transaction.connection, row["id"], made)
         response = JSONResponse(_refund(row), 201)
-        await idem.complete_in(conn, response)
+        transaction.store_on_commit(response)
     return response

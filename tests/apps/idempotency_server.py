@@ -2,10 +2,10 @@
 layer, for `hardened run` tests.
 
 Each executed order inserts one row into ``idem_effects`` in the same transaction that stores
-its response. Request headers steer the handler without changing the fingerprint:
-``X-Delay`` (seconds to sleep first), ``X-Fail: raise`` (an exception before any write) and
-``X-Crash`` (``after-claim``: SIGKILL before any write; ``after-complete``: SIGKILL once the
-transaction committed, before the response).
+its response (`context.transaction()`). Request headers steer the handler without changing the
+fingerprint: ``X-Delay`` (seconds to sleep first), ``X-Fail: raise`` (an exception before any
+write) and ``X-Crash`` (``after-claim``: SIGKILL before any write; ``after-complete``: SIGKILL
+once the transaction committed, before the response).
 ``IDEM_LEASE`` sets the lease; ``IDEM_LAYER=off`` serves the same route without the layer.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +25,7 @@ from hardened.gates import Mechanism
 from hardened.idempotency import (
     Idempotency,
     IdempotencyConfig,
+    IdempotencyContext,
     PostgresIdempotencyStore,
     idempotency_context,
     idempotent,
@@ -43,6 +45,22 @@ def _crash_if(request: Request, moment: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+async def _insert(conn: Any, context: IdempotencyContext | None, item: object) -> Response:
+    number = await conn.fetchval(
+        "INSERT INTO idem_effects (tenant, idem_key, item, pid) "
+        "VALUES ($1, $2, $3, $4) RETURNING id",
+        context.scope if context else None,
+        context.key if context else None,
+        item,
+        os.getpid(),
+    )
+    return JSONResponse(
+        {"order": number, "item": item, "pid": os.getpid()},
+        status_code=201,
+        headers={"Location": f"/orders/{number}", "Set-Cookie": "session=s3cr3t"},
+    )
+
+
 @idempotent(transaction=True)
 async def create_order(request: Request) -> Response:
     body = await request.json()
@@ -53,23 +71,13 @@ async def create_order(request: Request) -> Response:
     if request.headers.get("x-fail") == "raise":
         raise RuntimeError("the handler failed before writing anything")
     context = idempotency_context(request)
-    connection = context.connection() if context else component(request, PostgresPool).acquire()
-    async with connection as conn, conn.transaction():
-        number = await conn.fetchval(
-            "INSERT INTO idem_effects (tenant, idem_key, item, pid) "
-            "VALUES ($1, $2, $3, $4) RETURNING id",
-            context.scope if context else None,
-            context.key if context else None,
-            body.get("item"),
-            os.getpid(),
-        )
-        response = JSONResponse(
-            {"order": number, "item": body.get("item"), "pid": os.getpid()},
-            status_code=201,
-            headers={"Location": f"/orders/{number}", "Set-Cookie": "session=s3cr3t"},
-        )
-        if context is not None:
-            await context.complete_in(conn, response)
+    if context is None:
+        async with component(request, PostgresPool).acquire() as conn, conn.transaction():
+            response = await _insert(conn, None, body.get("item"))
+    else:  # the order and the stored response commit together, in one round trip
+        async with context.transaction() as transaction:
+            response = await _insert(transaction.connection, context, body.get("item"))
+            transaction.store_on_commit(response)
     _crash_if(request, "after-complete")
     return response
 

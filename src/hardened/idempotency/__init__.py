@@ -1,7 +1,11 @@
 """idempotency: the Idempotency-Key layer, its PostgreSQL and memory stores, and the gate."""
 
 from hardened.idempotency._config import IdempotencyConfig, idempotent, not_idempotent
-from hardened.idempotency._context import IdempotencyContext, idempotency_context
+from hardened.idempotency._context import (
+    CompletingTransaction,
+    IdempotencyContext,
+    idempotency_context,
+)
 from hardened.idempotency._fingerprint import derive_key
 from hardened.idempotency._gate import IdempotencyGate
 from hardened.idempotency._install import Idempotency
@@ -24,6 +28,7 @@ from hardened.idempotency._store_postgres import ConnectionSource, PostgresIdemp
 
 __all__ = [
     "ClaimRequest",
+    "CompletingTransaction",
     "ConnectionSource",
     "Idempotency",
     "IdempotencyConfig",

@@ -1,9 +1,11 @@
 """What a handler running under a claimed key can do: commit the completion inside its own
-transaction, record recovery points, and derive downstream keys for external calls."""
+transaction (with its COMMIT, or as a statement of it), record recovery points, and derive
+downstream keys for external calls."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +16,16 @@ from hardened.idempotency._fingerprint import derive_key
 from hardened.idempotency._key import IdempotencyLeaseLost
 from hardened.idempotency._store import IdempotencyStore, StoredResponse, Ticket
 
-__all__ = ["SCOPE_KEY", "IdempotencyContext", "idempotency_context", "storable", "stored_response"]
+__all__ = [
+    "SCOPE_KEY",
+    "CompletingTransaction",
+    "IdempotencyContext",
+    "idempotency_context",
+    "storable",
+    "stored_response",
+]
+
+logger = logging.getLogger("hardened.idempotency")
 
 SCOPE_KEY = "hardened.idempotency"
 _UNSTORED = frozenset({408, 409, 425, 429})
@@ -35,6 +46,22 @@ def stored_response(
         if name.decode("latin-1").lower() in allowed
     )
     return StoredResponse(status, headers, body)
+
+
+class CompletingTransaction:
+    """The handler's open transaction under `IdempotencyContext.transaction()`: run statements
+    on `connection`, and name the response with `store_on_commit` to have it stored for replay
+    by the COMMIT itself."""
+
+    __slots__ = ("connection", "response")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.response: Response | None = None
+
+    def store_on_commit(self, response: Response) -> None:
+        """Store `response` for replay when the transaction commits (and not if it does not)."""
+        self.response = response
 
 
 class IdempotencyContext:
@@ -70,6 +97,36 @@ class IdempotencyContext:
             raise LookupError(f"a {self._store.kind} store has no connections")
         async with manager as connection:
             yield connection
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[CompletingTransaction]:
+        """A transaction on `connection()` that stores the response named with
+        `store_on_commit` in the same round trip as its COMMIT: the handler's writes and the
+        replayable answer commit together, and the completion costs no round trip of its own.
+        An exception inside the block rolls it back (the key is then released by the layer);
+        a lease lost to a retry rolls it back and raises `IdempotencyLeaseLost`. Inside the
+        block the connection is already in a transaction: asyncpg refuses a nested
+        `connection.transaction()` there, so use savepoints if needed."""
+        async with self.connection() as connection:
+            await connection.execute("BEGIN")
+            handle = CompletingTransaction(connection)
+            try:
+                yield handle
+            except BaseException:
+                await _rollback(connection)
+                raise
+            response, stored = handle.response, None
+            if response is not None and storable(response.status_code):
+                stored = stored_response(
+                    response.status_code, response.raw_headers, bytes(response.body), self._allowed
+                )
+            committed = await self._store.commit(
+                self.ticket, stored, retention=self._retention, connection=connection
+            )
+            if not committed:
+                raise IdempotencyLeaseLost("the lease passed to a retry; nothing was committed")
+            if stored is not None:
+                self.ticket.completed = True
 
     @property
     def key(self) -> str:
@@ -117,6 +174,15 @@ class IdempotencyContext:
         if not done:
             raise IdempotencyLeaseLost("the lease passed to a retry; nothing was stored")
         self.ticket.completed = True
+
+
+async def _rollback(connection: Any) -> None:
+    """Roll back; when that fails too (a cancelled or broken connection), the pool's reset
+    rolls the transaction back before the connection is used again."""
+    try:
+        await connection.execute("ROLLBACK")
+    except Exception as exc:
+        logger.debug("rollback failed; left to the pool's reset: %r", exc)
 
 
 def idempotency_context(connection: HTTPConnection) -> IdempotencyContext | None:

@@ -9,7 +9,14 @@ write is fenced by the claim's lease token.
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "Statements"]
+import math
+import uuid
+
+__all__ = ["LEASE_LOST", "MIGRATIONS", "Statements"]
+
+# The SQLSTATE the completion function raises when the lease token no longer holds the key
+# (a class of its own: no PostgreSQL error uses "HD").
+LEASE_LOST = "HD001"
 
 # Each entry moves the schema one version up; `{t}` is the table's name.
 MIGRATIONS: tuple[str, ...] = (
@@ -37,6 +44,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires_at);
     CREATE INDEX IF NOT EXISTS {t}_in_progress ON {t} (lease_expires_at)
       WHERE state = 'in_progress';
+    """,
+    # The fenced completion as a function that raises when the lease was lost: it can then
+    # travel in one simple-protocol message with the handler's COMMIT, and a lost lease aborts
+    # the whole transaction instead of reporting "UPDATE 0" after it committed.
+    """
+    CREATE OR REPLACE FUNCTION {t}_complete(
+      p_id bigint, p_token uuid, p_status int, p_headers text, p_body bytea, p_retention float8
+    ) RETURNS void LANGUAGE plpgsql AS $fn$
+    BEGIN
+      UPDATE {t} SET state = 'completed', response_status = p_status,
+        response_headers = p_headers::jsonb, response_body = p_body, lease_token = NULL,
+        lease_expires_at = NULL, completed_at = now(),
+        expires_at = now() + p_retention * interval '1 second'
+      WHERE id = p_id AND lease_token = p_token;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'the idempotency lease passed to a retry' USING ERRCODE = '"""
+    + LEASE_LOST
+    + """';
+      END IF;
+    END
+    $fn$;
     """,
 )
 
@@ -119,6 +147,7 @@ WITH gone AS (
 UPDATE {t} SET lease_token = NULL, lease_expires_at = now() - interval '1 second'
 WHERE id = $1 AND lease_token = $2 AND NOT EXISTS (SELECT 1 FROM gone)
 """
+        self._complete_function = f"{t}_complete"
         self.reach = f"UPDATE {t} SET recovery_point = $3 WHERE id = $1 AND lease_token = $2"
         self.reap = f"""
 DELETE FROM {t} WHERE id IN (
@@ -136,3 +165,18 @@ SELECT count(*) AS in_progress_keys,
   count(*) FILTER (WHERE lease_expires_at < now()) AS in_progress_unleased
 FROM {t} WHERE state = 'in_progress'
 """
+
+    def complete_and_commit(
+        self, *, id: int, token: uuid.UUID, status: int, headers: str, body: bytes, retention: float
+    ) -> str:
+        """The fenced completion and the COMMIT of the open transaction as one simple-protocol
+        message (one round trip; a simple query takes no bound parameters). Every value is
+        written as a number, a UUID or hexadecimal digits, so no input can end a literal:
+        text and bytes travel hex-encoded and are decoded by the server."""
+        if not math.isfinite(retention):
+            raise ValueError(f"retention must be finite, not {retention}")
+        return (
+            f"SELECT {self._complete_function}({int(id)}, '{uuid.UUID(str(token))}', "
+            f"{int(status)}, convert_from(decode('{headers.encode().hex()}', 'hex'), 'UTF8'), "
+            f"decode('{body.hex()}', 'hex'), {float(retention)!r}); COMMIT"
+        )

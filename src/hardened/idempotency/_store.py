@@ -123,6 +123,18 @@ class IdempotencyStore(Protocol):
         `connection`, the write joins that connection's open transaction."""
         ...
 
+    async def commit(
+        self,
+        ticket: Ticket,
+        response: StoredResponse | None,
+        *,
+        retention: float,
+        connection: Any,
+    ) -> bool:
+        """Commit `connection`'s open transaction, storing `response` for replay in the same
+        round trip (fenced); False, with the transaction rolled back, when the lease was lost."""
+        ...
+
     async def release(self, ticket: Ticket) -> None:
         """Give the key back (fenced): deleted while nothing was recorded, else unleased."""
         ...

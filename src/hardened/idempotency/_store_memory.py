@@ -121,6 +121,18 @@ class MemoryIdempotencyStore:
         row.expires = self.clock.monotonic() + retention
         return True
 
+    async def commit(
+        self,
+        ticket: Ticket,
+        response: StoredResponse | None,
+        *,
+        retention: float,
+        connection: Any,
+    ) -> bool:
+        """A memory store hands out no connections, so it has no transaction to commit."""
+        del ticket, response, retention, connection
+        raise LookupError("a memory store has no connections, hence no transaction")
+
     async def release(self, ticket: Ticket) -> None:
         """Delete the key, or unlease it once a recovery point was recorded."""
         row = self._held(ticket)

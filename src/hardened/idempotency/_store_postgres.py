@@ -243,6 +243,37 @@ class PostgresIdempotencyStore:
         )
         return _changed(status)
 
+    async def commit(
+        self,
+        ticket: Ticket,
+        response: StoredResponse | None,
+        *,
+        retention: float,
+        connection: Any,
+    ) -> bool:
+        """COMMIT `connection`'s open transaction; with `response`, the fenced completion runs
+        in the same message, so storing it costs no round trip of its own. A lost lease
+        aborts the transaction (nothing the handler wrote is kept) and returns False."""
+        if response is None:
+            await connection.execute("COMMIT")
+            return True
+        message = self.sql.complete_and_commit(
+            id=ticket.id,
+            token=ticket.token,
+            status=response.status,
+            headers=json.dumps([list(pair) for pair in response.headers]),
+            body=response.body,
+            retention=retention,
+        )
+        try:
+            await connection.execute(message)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _sql.LEASE_LOST:
+                raise
+            await connection.execute("ROLLBACK")
+            return False
+        return True
+
     async def release(self, ticket: Ticket) -> None:
         """Delete the key while no recovery point was recorded, else clear its lease."""
         await self._execute(self.sql.release, ticket.id, ticket.token, budget=False)
