@@ -199,8 +199,9 @@ def _result(samples: dict[str, list[dict[str, Any]]], rounds: int, seconds: floa
         "(max 8) on the same PostgreSQL (DATABASE_URL or an embedded server).",
         "Round trips to PostgreSQL per request: without the layer BEGIN, INSERT, COMMIT and "
         "the pool's reset when the connection goes back (4); with it, the claim on the "
-        "connection the handler then uses (`@idempotent(transaction=True)`) and the fenced "
-        "completion UPDATE inside the handler's transaction (`complete_in`) (6). The claim "
+        "connection the handler then uses (`@idempotent(transaction=True)`), and the fenced "
+        "completion sent with the handler's COMMIT in one message (`idem.transaction()`) (5). "
+        "The claim "
         "commits without waiting for its WAL flush (the handler's commit flushes it), so only "
         "the handler's commit waits for the disk.",
         "On a shared machine a round can land on a burst of other work: the paired median is "
