@@ -29,6 +29,8 @@ OVERLOAD_S = 3.0
 MIN_OFFERED_FACTOR = 2.0
 QUEUED_FACTOR = 10  # median answer 10x one request's time: the service was saturated
 CLIENT_THREADS = 64
+CHEAP_S = 0.010  # a cpu request answered faster than this gets CPU_COST_MS added
+CPU_COST_MS = 15.0
 MAX_OVERLOAD_REQUESTS = 3000
 
 
@@ -110,6 +112,20 @@ def _service_time(target: Target, cpu: dict[str, Any]) -> float:
 
 def overload(target: Target) -> Outcome:
     cpu, critical = target.declared("cpu"), target.declared("critical")
+    if _service_time(target, cpu) >= CHEAP_S or not target.manifest().get("cpu_cost"):
+        return _offer(target, cpu, critical, added_ms=0.0)
+    # One request costs the client about what it costs the server: make each one cost the
+    # server CPU_COST_MS more (below the shedder), or no client here could offer 3x.
+    target.hook("cpu", {"ms": CPU_COST_MS})
+    try:
+        return _offer(target, cpu, critical, added_ms=CPU_COST_MS)
+    finally:
+        target.hook("cpu", {"ms": 0})
+
+
+def _offer(
+    target: Target, cpu: dict[str, Any], critical: dict[str, Any], *, added_ms: float
+) -> Outcome:
     one = _service_time(target, cpu)
     rate = OVERLOAD_FACTOR / max(one, 0.001)
     count = min(int(rate * OVERLOAD_S), MAX_OVERLOAD_REQUESTS)
@@ -173,6 +189,7 @@ def overload(target: Target) -> Outcome:
     if len(good) < 0.9 * len(vital):
         failures.append(f"critical traffic: {len(good)} of {len(vital)} succeeded")
     measured = {
+        "added_cpu_ms": added_ms,
         "one_request_s": round(one, 4),
         "offered_rps": round(rate, 1),
         "sent": count,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from hardened.drill._deadline import require_safe
+from hardened.drill._declared import require_safe
 from hardened.drill._model import Drill, Outcome, Skip, measure
 from hardened.drill._target import Target
 
