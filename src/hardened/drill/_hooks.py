@@ -52,7 +52,7 @@ class DependencyFault:
 
     def __init__(self, dependency: Dependency) -> None:
         self.dependency = dependency
-        self.mode = "pass"
+        self.mode = "off"  # detached: the dependency's attempts never meet it
         self.latency_s = 0.0
         self.attempts = 0
         self.waiting = 0
