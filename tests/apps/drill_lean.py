@@ -8,6 +8,7 @@ gate's failure open; that drill must fail on it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +29,9 @@ LEDGER = DependencyConfig(
     total_timeout=1.5,
     breaker=BreakerConfig(window=2.0, min_calls=10, open_for=1.0, probes=2),
     retry=RetryConfig(max_delay=0.2, retry_after_cap=0.2),
+)
+SHED = ShedConfig(
+    route_priorities=(("/orders", Priority.CRITICAL), ("/catalog", Priority.SHEDDABLE))
 )
 ORDER = DrillRequest(
     path="/orders",
@@ -63,9 +67,7 @@ def build(name: str, **options: Any) -> Service:
     )
     settings: dict[str, Any] = {
         "deadline": DeadlineConfig(default_timeout=5.0),
-        "shed": ShedConfig(
-            route_priorities=(("/orders", Priority.CRITICAL), ("/catalog", Priority.SHEDDABLE))
-        ),
+        "shed": SHED,
         **options,
     }
     routes = [Route("/orders", order, methods=["POST"]), Route("/catalog", catalog)]
@@ -73,8 +75,9 @@ def build(name: str, **options: Any) -> Service:
 
 
 app = build("drill-lean")
-# No deadline: the caller's 5 ms are ignored and the order waits on the slow ledger.
-no_deadline = build("lean-no-deadline", deadline=None)
+# No deadline: the caller's 5 ms are ignored and the order waits on the slow ledger (the
+# shedder does not drop it as late either, whatever the request queued for).
+no_deadline = build("lean-no-deadline", deadline=None, shed=replace(SHED, drop_late=False))
 # A drain shorter than the ledger's slowness: SIGTERM cuts the orders in flight.
 short_drain = build("lean-short-drain", shutdown=ShutdownConfig(drain_timeout=0.1))
 # No shedder: 3x the cheap catalog, made CPU-bound, queues instead of being refused.
