@@ -98,3 +98,24 @@ def test_the_cpu_and_slow_hooks_need_the_token_and_check_what_they_are_given(
         assert manifest["dependencies"] == ["ledger"]
         assert manifest["unresolved"] == []
         assert manifest["cpu_cost"] is True
+
+
+def test_a_running_instance_never_gets_a_slow_dependency_without_allow(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """`--url`: tiny_budget would slow the ledger for every caller, so it is skipped saying so
+    (even with the outbound request declared safe); `--allow tiny_budget` runs it and passes."""
+    out = tmp_path / "drill.json"
+    with run_server(f"{LEAN}:safe_outbound", cwd=repo_root, env={TOKEN_ENV: TOKEN}) as server:
+        args = ["--url", server.url, "--admin-url", server.admin_url, "--token", TOKEN]
+        done = drill(repo_root, *args, "--only", "deadline", "--json", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+        rows = {row["name"]: row for row in json.loads(out.read_text())["drills"]}
+        ledger = httpx.get(f"{server.admin_url}/drill/dependency/ledger", headers=AUTH).json()
+        assert (ledger["mode"], ledger["waiting"]) == ("off", 0)
+        allowed = drill(repo_root, *args, "--only", "tiny_budget", "--allow", "tiny_budget")
+        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert rows["tiny_budget"]["passed"] is None
+    assert "delays every request" in rows["tiny_budget"]["skipped_reason"]
+    assert rows["budget_propagated"]["passed"] is True
+    assert "PASS tiny_budget" in allowed.stdout

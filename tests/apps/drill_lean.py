@@ -46,7 +46,7 @@ async def recorded() -> str:
     return "recorded"
 
 
-def build(name: str, **options: Any) -> Service:
+def build(name: str, *, outbound: DrillRequest = ORDER, **options: Any) -> Service:
     """The lean service; `options` replace its `Service` settings."""
     ledger = Dependency("ledger", LEDGER)
 
@@ -59,8 +59,8 @@ def build(name: str, **options: Any) -> Service:
 
     hooks = DrillHooks(
         DrillConfig(
-            outbound=ORDER,
-            critical=ORDER,
+            outbound=outbound,
+            critical=outbound,
             cpu=DrillRequest(path="/catalog"),
             dependencies=["ledger"],
         )
@@ -75,6 +75,9 @@ def build(name: str, **options: Any) -> Service:
 
 
 app = build("drill-lean")
+# Its outbound request declared safe (it only records): still, making the ledger slow would
+# delay every caller of it, so a running instance is not drilled that way without --allow.
+safe_outbound = build("lean-safe-outbound", outbound=replace(ORDER, safe=True))
 # No deadline: the caller's 5 ms are ignored and the order waits on the slow ledger (the
 # shedder does not drop it as late either, whatever the request queued for).
 no_deadline = build("lean-no-deadline", deadline=None, shed=replace(SHED, drop_late=False))
