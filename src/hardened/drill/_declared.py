@@ -30,9 +30,15 @@ def require_safe(target: Target, spec: dict[str, Any], role: str) -> None:
 
 def first_dependency(target: Target) -> str:
     """The dependency the declared `outbound` request calls (the first one declared)."""
-    names = target.manifest().get("dependencies") or []
+    manifest = target.manifest()
+    names = manifest.get("dependencies") or []
     if not names:
-        raise Skip("the service declares no dependency for drills (DrillConfig(dependencies=))")
+        missing = ", ".join(manifest.get("unresolved") or ())
+        raise Skip(
+            f"DrillConfig names {missing}, which the service does not have"
+            if missing
+            else "the service declares no dependency for drills (DrillConfig(dependencies=))"
+        )
     return str(names[0])
 
 
