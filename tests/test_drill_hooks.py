@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from hardened.drill import TOKEN_ENV
+from hardened import Service
+from hardened.drill import TOKEN_ENV, DrillConfig, DrillHooks
+from hardened.outbound import Dependency
 from hardened.testing import run_server
 from tests.test_drill_cli import GOOD, drill
 
@@ -86,3 +88,16 @@ def test_drill_url_runs_an_allowed_drill(repo_root: Path, tmp_path: Path) -> Non
     (row,) = json.loads(out.read_text())["drills"]
     assert row["passed"] is True
     assert "drill_good.py" in row["measured"]["culprit"]
+
+
+def test_dependencies_and_pools_named_are_found_whatever_the_install_order() -> None:
+    """Names resolve to the service's own dependency even when the hooks joined first; a name
+    the service does not have is listed as unresolved, never silently dropped."""
+    ledger = Dependency("ledger")
+    hooks = DrillHooks(DrillConfig(dependencies=["ledgr", "ledger"], pools=["db"]))
+    Service("named", mechanisms=[hooks, ledger])
+    manifest = hooks.manifest()
+    assert manifest["dependencies"] == ["ledger"]
+    assert hooks.faults["ledger"].dependency is ledger
+    assert manifest["unresolved"] == ["dependency 'ledgr'", "pool 'db'"]
+    assert hooks.faults["ledger"].state()["mode"] == "off"

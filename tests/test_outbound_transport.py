@@ -100,3 +100,22 @@ async def test_a_streamed_body_is_sent_once() -> None:
     async with client(upstream) as http:
         assert (await http.put("/charge", content=body())).status_code == 503
     assert len(upstream.seen) == 1
+
+
+async def test_a_refusal_raised_outside_httpx_reaches_the_caller_as_httpx_connect_error() -> None:
+    """A fault refusing each attempt (as a drill's does) looks to httpx callers like a refused
+    socket: three failures, then httpx.ConnectError, never a bare ConnectionRefusedError."""
+    upstream = Upstream(200)
+
+    async def refuse() -> None:
+        raise ConnectionRefusedError("refused by the fault")
+
+    retry = RetryConfig(base_delay=0.01, max_delay=0.01)
+    dependency = Dependency("processor", DependencyConfig(retry=retry))
+    dependency.fault = refuse
+    transport = dependency.transport(httpx.ASGITransport(app=upstream.app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://processor") as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("/charge")
+    assert dependency.breaker.window.failures == 3
+    assert upstream.seen == []

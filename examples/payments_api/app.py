@@ -25,8 +25,10 @@ from hardened import (
     DependencyConfig,
     PoolConfig,
     PostgresPool,
+    Priority,
     RetryConfig,
     Service,
+    ShedConfig,
     ShutdownConfig,
 )
 from hardened.idempotency import Idempotency, PostgresIdempotencyStore
@@ -75,6 +77,15 @@ def build_service(shutdown: ShutdownConfig) -> Service:
         ],
         deadline=DeadlineConfig(default_timeout=2.0),  # reads; the POST routes have 5 s
         shutdown=shutdown,
+        # When the event loop falls behind, the shedder refuses the OpenAPI document first,
+        # then reads and refunds (clients retry them with their key); a new payment last.
+        shed=ShedConfig(
+            route_priorities=(
+                ("/openapi.json", Priority.SHEDDABLE),
+                ("/payments/", Priority.STANDARD),
+                ("/payments", Priority.CRITICAL),
+            )
+        ),
         mechanisms=[database, keys, processor],
         slos=[
             SLO(name="availability", objective=0.999, description="non-5xx answers"),

@@ -10,12 +10,13 @@ from hardened import EndpointsConfig
 from hardened.breaker import BreakerConfig
 from hardened.retry import RetryConfig
 from hardened.shutdown import ShutdownConfig
-from tests.apps.drill_good import ECHO, build
+from tests.apps.drill_good import ECHO, SHED, build
 
 # No body limit and no in-flight bound: the server reads whatever a client sends.
 no_limits = build("no-limits", lifecycle=None)
-# No deadline: a caller's budget is ignored and never reaches a dependency.
-no_deadline = build("no-deadline", deadline=None)
+# No deadline: a caller's budget is ignored and never reaches a dependency (nor does the
+# shedder drop a request as late, whatever it queued for).
+no_deadline = build("no-deadline", deadline=None, shed=replace(SHED, drop_late=False))
 # No loop monitor: a blocked loop goes unnamed.
 no_watchdog = build("no-watchdog", loop=None)
 # A breaker that never opens and a retry budget that never runs out: a retry storm.

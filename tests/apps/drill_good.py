@@ -32,6 +32,11 @@ ECHO = DependencyConfig(
     retry=RetryConfig(max_delay=0.2, retry_after_cap=0.2),
 )
 
+# Priorities by route: a client's own x-priority claim is not trusted.
+SHED = ShedConfig(
+    route_priorities=(("/critical", Priority.CRITICAL), ("/work", Priority.SHEDDABLE))
+)
+
 
 def hold_the_loop(seconds: float) -> None:
     """The drill hook: block the event loop, as a stray synchronous call would."""
@@ -82,10 +87,7 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
         ),
         "deadline": DeadlineConfig(default_timeout=5.0),
         "slos": [SLO(name="availability", objective=0.999)],
-        # Priorities by route: a client's own x-priority claim is not trusted.
-        "shed": ShedConfig(
-            route_priorities=(("/critical", Priority.CRITICAL), ("/work", Priority.SHEDDABLE))
-        ),
+        "shed": SHED,
         **options,
     }
     routes = [

@@ -11,8 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hardened.drill._deadline import first_dependency, require_safe
-from hardened.drill._model import Drill, Outcome, Skip, measure
+from hardened.drill._declared import dependency_limits, first_dependency, require_safe
+from hardened.drill._model import Drill, Outcome, measure
 from hardened.drill._target import Target
 from hardened.drill._wire import Answer
 
@@ -22,14 +22,6 @@ FAST_S = 0.25
 WORKERS = 10
 MAX_REQUESTS = 200  # a breaker that needs more failures than this to open is no breaker
 RETRY_RATIO, RETRIES_PER_SECOND = 0.2, 3  # the retry budget the gate asks for
-
-
-def _limits(target: Target, name: str) -> dict[str, Any]:
-    for dependency in target.evidence("breaker").get("dependencies", []):
-        if dependency.get("name") == name:
-            limits: dict[str, Any] = dependency
-            return limits
-    raise Skip(f"/gates lists no dependency {name!r}")
 
 
 def _burst(target: Target, spec: dict[str, Any], count: int, timeout: float) -> list[Answer]:
@@ -69,7 +61,7 @@ def outage(target: Target) -> Outcome:
     spec = target.declared("outbound")
     require_safe(target, spec, "outbound")
     name = first_dependency(target)
-    limits = _limits(target, name)
+    limits = dependency_limits(target, name)
     min_calls, open_s = int(limits["breaker"]["min_calls"]), float(limits["breaker"]["open_s"])
     total = float(limits["total_timeout_s"])
     window = float(limits["retry"].get("budget", {}).get("window_s", 10.0))

@@ -22,17 +22,24 @@ ROLES = ("slow", "upload", "outbound", "critical", "cpu", "database", "idempoten
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrillRequest:
-    """A request on the public port that a drill may send (`safe`: it changes nothing)."""
+    """A request on the public port that a drill may send (`safe`: it changes nothing).
+
+    `key_header`: a header the drill fills with a new value on every send (an
+    `Idempotency-Key`: each send is a new request, not a retry of the last one).
+    """
 
     path: str
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
     body: str = ""
     safe: bool = False
+    key_header: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ConfigError(f"a drill request path starts with '/', not {self.path!r}")
+        if self.key_header is not None and not self.key_header.strip():
+            raise ConfigError("key_header names a header")
 
     def to_json(self) -> dict[str, Any]:
         """The manifest's entry."""
@@ -42,6 +49,7 @@ class DrillRequest:
             "headers": dict(self.headers),
             "body": self.body,
             "safe": self.safe,
+            "key_header": self.key_header,
         }
 
 
@@ -49,13 +57,17 @@ class DrillRequest:
 class DrillConfig:
     """Drills on a service: off unless a token is set here or in `HARDENED_DRILL_TOKEN`.
 
-    Requests by role: `slow` takes about a second (shutdown drill), `upload` reads its body
-    (chunked body drill), `outbound` calls `dependencies[0]` (breaker and deadline drills),
-    `critical` must be served under overload, `cpu` burns CPU (the overload drill),
-    `database` checks out a connection of `pools[0]` (the pool drill), `idempotent` is an
-    unsafe request with an effect that `effects()` counts (the idempotency drill). `postgres`: the
-    service needs a PostgreSQL, so `hardened drill MODULE:ATTR` starts a scratch one when
-    `DATABASE_URL` is unset.
+    Requests by role: `outbound` calls `dependencies[0]` (breaker and deadline drills);
+    `slow` takes about a second (shutdown and tiny-budget drills; without it, the drills send
+    `outbound` with that dependency made slow through its fault hook); `upload` reads its body
+    (body drills); `critical` must be served under overload; `cpu` is a standard or sheddable
+    request the overload drill offers at 3x what the process serves (made to hold the loop
+    for 15 ms of CPU each while it runs, when it costs less on its own); `database` checks out
+    a connection of `pools[0]` (the pool drill); `idempotent` is an unsafe request with an
+    effect that `effects()` counts (the idempotency drill). `dependencies` and `pools` take the
+    objects or their names (found on the service once it serves). `postgres`: the service needs a
+    PostgreSQL, so `hardened drill MODULE:ATTR` starts a scratch one when `DATABASE_URL` is
+    unset.
     """
 
     token: str | None = None
@@ -68,8 +80,8 @@ class DrillConfig:
     idempotent: DrillRequest | None = None
     effects: Callable[[], Awaitable[int]] | None = None
     block_loop: Callable[[float], None] | None = None
-    dependencies: Sequence[Dependency] = ()
-    pools: Sequence[PostgresPool] = ()
+    dependencies: Sequence[Dependency | str] = ()
+    pools: Sequence[PostgresPool | str] = ()
     proof: str | os.PathLike[str] | None = None
     prove_within_days: float | None = None
     postgres: bool = False

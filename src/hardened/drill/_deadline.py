@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hardened.drill._model import Drill, Outcome, Skip, measure
+from hardened.drill._declared import first_dependency, require_safe, slow_request
+from hardened.drill._model import Drill, Outcome, measure
 from hardened.drill._target import Target
 
-__all__ = ["DRILLS", "first_dependency", "require_safe"]
+__all__ = ["DRILLS"]
 
 TINY_BUDGET_S = 0.005
+TINY_ANSWER_S = 0.5
 CALLER_BUDGET_S = 2.5
 
 
-def require_safe(target: Target, spec: dict[str, Any], role: str) -> None:
-    """Skip a declared request that is not marked safe when only safe drills may run."""
-    if target.safe_only and not spec.get("safe"):
-        raise Skip(f"the {role!r} request is not declared safe; --allow this drill to send it")
-
-
-def first_dependency(target: Target) -> str:
-    """The dependency the declared `outbound` request calls (the first one declared)."""
-    names = target.manifest().get("dependencies") or []
-    if not names:
-        raise Skip("the service declares no dependency for drills (DrillConfig(dependencies=))")
-    return str(names[0])
-
-
 def tiny_budget(target: Target) -> Outcome:
-    spec = target.declared("slow")
-    require_safe(target, spec, "slow")
-    answer = target.send(spec, headers={"X-Request-Timeout": f"{TINY_BUDGET_S}"}, timeout=30.0)
+    slow = slow_request(target)
+    require_safe(target, slow.spec, slow.role)
+    slow.slow_down(target)
+    try:
+        answer = target.send(
+            slow.spec, headers={"X-Request-Timeout": f"{TINY_BUDGET_S}"}, timeout=30.0
+        )
+        attempts = slow.attempts(target)
+    finally:
+        slow.restore(target)
     failures = []
     if answer.status != 504:
         failures.append(
             f"a {TINY_BUDGET_S * 1000:.0f} ms caller budget got {answer.status} after "
             f"{answer.seconds:.2f} s, not 504: the work ran past the caller's budget"
         )
-    elif answer.seconds > 0.5:
+    elif answer.seconds > TINY_ANSWER_S:
         failures.append(f"504 only after {answer.seconds:.2f} s: the work started anyway")
-    measured = {
+    measured: dict[str, float | int | str | None] = {
         "budget_s": TINY_BUDGET_S,
+        "request": slow.role,
+        "slow_dependency_s": slow.latency_s,
         "status": answer.status,
         "seconds": round(answer.seconds, 4),
+        "dependency_attempts": attempts,
     }
     return measure(measured, failures, f"504 in {answer.seconds * 1000:.0f} ms")
 
@@ -80,7 +76,8 @@ DRILLS = (
     Drill(
         gate="deadline",
         name="tiny_budget",
-        did="send the declared slow request with X-Request-Timeout: 0.005",
+        did="send the declared slow request (or the outbound one, its dependency made slow) "
+        "with X-Request-Timeout: 0.005",
         expected="504 within 0.5 s, before the work",
         run=tiny_budget,
         safe=True,

@@ -6,9 +6,12 @@ a proof document is configured, the `gates.proof` fact that `/gates` applies.
 
     GET  /drill                        what the service declared (requests, hooks)
     POST /drill/block_loop             {"seconds": 0.3}: the declared function blocks the loop
-    POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "pass" | "off"}: per attempt
-    GET  /drill/dependency/<name>      attempts seen, the budget the last attempt carried
+    POST /drill/dependency/<name>      {"mode": "fail" | "hang" | "slow" | "pass" | "off"}
+                                       (with "latency_s" for slow): each attempt meets it
+    GET  /drill/dependency/<name>      attempts seen, those waiting, the last attempt's budget
     POST /drill/pool/<name>            {"hold_s": 2}: check out every connection, for that long
+    POST /drill/cpu                    {"ms": 15}: each declared `cpu` request holds the loop
+                                       that long on CPU first (0: off); GET: the cost in force
     GET  /drill/effects                the declared effect counter (the idempotency drill)
 """
 
@@ -20,23 +23,28 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
+from hardened.breaker import BOARD_FACT
 from hardened.deadline import outbound_headers, remaining
 from hardened.drill._config import DrillConfig
+from hardened.drill._cpu import CpuCost, CpuSetting
 from hardened.drill._proof import ProofBook
 from hardened.errors import DeadlineExceeded
+from hardened.outbound import Dependency
+from hardened.pool import POOLS_FACT, PostgresPool
 
 if TYPE_CHECKING:
     from hardened.gates import Installer
-    from hardened.outbound import Dependency
-    from hardened.pool import PostgresPool
 
 __all__ = ["DependencyFault", "DrillHooks"]
 
-MODES = ("pass", "fail", "hang", "off")
+MODES = ("pass", "fail", "hang", "slow", "off")
 MAX_BLOCK_S = 5.0
 MAX_HOLD_S = 10.0
+MAX_LATENCY_S = 10.0
+MAX_CPU_MS = 100.0
 
 
 class DependencyFault:
@@ -44,8 +52,10 @@ class DependencyFault:
 
     def __init__(self, dependency: Dependency) -> None:
         self.dependency = dependency
-        self.mode = "pass"
+        self.mode = "off"  # detached: the dependency's attempts never meet it
+        self.latency_s = 0.0
         self.attempts = 0
+        self.waiting = 0
         self.budget_s: float | None = None
         self.header: str | None = None
 
@@ -59,15 +69,21 @@ class DependencyFault:
             self.header = "spent"
         if self.mode == "fail":
             raise ConnectionRefusedError(f"drill: {self.dependency.name} made to fail")
-        if self.mode == "hang":
-            await asyncio.sleep(3600)  # the attempt timeout ends it
+        if self.mode in ("hang", "slow"):
+            self.waiting += 1
+            try:  # a hang lasts until the attempt timeout ends it
+                await asyncio.sleep(self.latency_s if self.mode == "slow" else 3600)
+            finally:
+                self.waiting -= 1
 
     def state(self) -> dict[str, Any]:
         """The fault and what it saw."""
         return {
             "dependency": self.dependency.name,
             "mode": self.mode,
+            "latency_s": self.latency_s if self.mode == "slow" else None,
             "attempts": self.attempts,
+            "waiting": self.waiting,
             "budget_s": self.budget_s,
             "header": self.header,
             "breaker": self.dependency.breaker.state.value,
@@ -99,16 +115,64 @@ class DrillHooks:
 
     def __init__(self, config: DrillConfig | None = None) -> None:
         self.config = config or DrillConfig()
-        self.faults = {dep.name: DependencyFault(dep) for dep in self.config.dependencies}
-        self.pools = {pool.name: pool for pool in self.config.pools}
+        self._service: Installer | None = None
+        self._faults: dict[str, DependencyFault] | None = None
+        self._pools: dict[str, PostgresPool] | None = None
+        self.unresolved: list[str] = []
         self._holds: set[asyncio.Task[None]] = set()
         self.proof = ProofBook(self.config.proof_path(), self.config.prove_within_days)
+        cpu = self.config.cpu
+        self.cpu = CpuSetting(cpu.method, cpu.path) if cpu is not None else None
+        self._cpu_layer = False
 
     def install(self, service: Installer) -> None:
-        """Publish the admin sub-application and, with a proof document, the proof."""
+        """Publish the admin sub-application and, with a proof document, the proof; with a
+        declared `cpu` request on a Starlette application, the overload drill's CPU seam."""
+        self._service = service
         service.publish_fact("admin.drill", lambda: self)
         service.publish_fact("drill.config", lambda: self.config)
         service.publish_fact("gates.proof", lambda: self.proof)
+        if self.cpu is not None and isinstance(service.app, Starlette):
+            service.app.add_middleware(CpuCost, setting=self.cpu)
+            self._cpu_layer = True
+
+    @property
+    def faults(self) -> dict[str, DependencyFault]:
+        """A fault per declared dependency, by name, in the declared order."""
+        if self._faults is None:
+            self._resolve()
+        assert self._faults is not None
+        return self._faults
+
+    @property
+    def pools(self) -> dict[str, PostgresPool]:
+        """The declared pools by name, in the declared order."""
+        if self._pools is None:
+            self._resolve()
+        assert self._pools is not None
+        return self._pools
+
+    def _resolve(self) -> None:
+        """Find the dependencies and pools declared by name among the service's own (once
+        serving: every mechanism has joined by then, whatever order they came in)."""
+        service = self._service
+        board = service.fact(BOARD_FACT) if service is not None else None
+        known = {d.name: d for d in board if isinstance(d, Dependency)} if board else {}
+        registry = service.fact(POOLS_FACT) if service is not None else None
+        pools = {p.name: p for p in registry if isinstance(p, PostgresPool)} if registry else {}
+        self._faults, self._pools, self.unresolved = {}, {}, []
+        for item in self.config.dependencies:
+            dependency = known.get(item) if isinstance(item, str) else item
+            if dependency is None:
+                self.unresolved.append(f"dependency {item!r}")
+            else:
+                self._faults[dependency.name] = DependencyFault(dependency)
+        for entry in self.config.pools:
+            pool = pools.get(entry) if isinstance(entry, str) else entry
+            if pool is None:
+                self.unresolved.append(f"pool {entry!r}")
+            else:
+                self._pools[pool.name] = pool
 
     def _authorized(self, scope: Scope) -> bool:
         token = self.config.current_token()
@@ -125,8 +189,10 @@ class DrillHooks:
         code = getattr(block, "__code__", None)
         return {
             "requests": {role: spec.to_json() for role, spec in self.config.requests().items()},
-            "dependencies": sorted(self.faults),
-            "pools": sorted(self.pools),
+            "dependencies": list(self.faults),
+            "pools": list(self.pools),
+            "unresolved": self.unresolved,
+            "cpu_cost": self._cpu_layer,
             "block_loop": None
             if code is None
             else {"file": code.co_filename, "line": code.co_firstlineno, "function": code.co_name},
@@ -148,6 +214,8 @@ class DrillHooks:
             await _reply(send, 200, {"count": await self.config.effects()})
         elif len(parts) == 2 and parts[0] == "pool" and parts[1] in self.pools:
             await self._hold(self.pools[parts[1]], receive, send)
+        elif parts == ["cpu"] and self._cpu_layer:
+            await self._cpu(method, receive, send)
         else:
             await _reply(send, 404, {"status": "not found", "path": path})
 
@@ -162,6 +230,19 @@ class DrillHooks:
         self.config.block_loop(float(seconds))  # on the loop, on purpose: that is the drill
         await _reply(send, 200, {"blocked_s": round(time.monotonic() - started, 4)})
 
+    async def _cpu(self, method: str, receive: Receive, send: Send) -> None:
+        assert self.cpu is not None
+        if method == "POST":
+            payload = await _read_json(receive)
+            ms = payload.get("ms") if isinstance(payload, dict) else None
+            if not isinstance(ms, int | float) or not 0 <= ms <= MAX_CPU_MS:
+                await _reply(send, 400, {"error": f"ms in [0, {MAX_CPU_MS}]"})
+                return
+            self.cpu.ms = float(ms)
+        await _reply(
+            send, 200, {"method": self.cpu.method, "path": self.cpu.path, "ms": self.cpu.ms}
+        )
+
     async def _fault(
         self, fault: DependencyFault, method: str, receive: Receive, send: Send
     ) -> None:
@@ -171,7 +252,14 @@ class DrillHooks:
             if mode not in MODES:
                 await _reply(send, 400, {"error": f"mode is one of {MODES}"})
                 return
+            latency = payload.get("latency_s", 0.0)
+            if mode == "slow" and (
+                not isinstance(latency, int | float) or not 0 < latency <= MAX_LATENCY_S
+            ):
+                await _reply(send, 400, {"error": f"slow needs latency_s in (0, {MAX_LATENCY_S}]"})
+                return
             fault.mode = str(mode)
+            fault.latency_s = float(latency) if mode == "slow" else 0.0
             fault.attempts = 0
             # "off" detaches the fault: the dependency's attempts pay nothing for drills again.
             fault.dependency.fault = None if mode == "off" else fault

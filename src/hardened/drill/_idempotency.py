@@ -8,7 +8,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hardened.drill._deadline import require_safe
+from hardened.drill._declared import require_safe
 from hardened.drill._model import Drill, Outcome, Skip, measure
 from hardened.drill._target import Target
 from hardened.drill._wire import Answer, request
@@ -38,7 +38,7 @@ def _other_body(body: str) -> str:
 
 
 def _send(url: str, spec: dict[str, Any], key: str, body: str) -> Answer:
-    headers = {**spec.get("headers", {}), "Idempotency-Key": key}
+    headers = {**spec.get("headers", {}), spec.get("key_header") or "Idempotency-Key": key}
     try:
         return request(
             url, spec["method"], spec["path"], headers=headers, body=body.encode(), timeout=30.0

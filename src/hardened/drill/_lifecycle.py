@@ -7,7 +7,9 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from hardened.drill._declared import require_safe
 from hardened.drill._model import Drill, Outcome, Skip, measure
 from hardened.drill._target import Target
 from hardened.drill._wire import cut_after, raw_exchange
@@ -19,24 +21,47 @@ DEFAULT_HEADER_TIMEOUT = 10.0
 RSS_GROWTH_LIMIT = 64 * 1024 * 1024
 
 
-def _body_limit(target: Target) -> int:
+def _upload(target: Target) -> dict[str, Any]:
+    """The declared upload request, or a POST to `/` (the service-wide limit applies there)."""
+    try:
+        return target.declared("upload")
+    except Skip:
+        return {"method": "POST", "path": "/", "headers": {}}
+
+
+def _matches(template: str, path: str) -> bool:
+    """True when `path` is an instance of the route `template` (`/payments/{id}`)."""
+    parts, given = template.split("/"), path.split("?", 1)[0].split("/")
+    return len(parts) == len(given) and all(
+        part == value or (part.startswith("{") and part.endswith("}"))
+        for part, value in zip(parts, given, strict=True)
+    )
+
+
+def _body_limit(target: Target, path: str) -> int:
+    """The limit in force on `path`: its route's own, else the service's (from /gates)."""
     evidence = target.evidence("lifecycle").get("body_limit", {})
+    for template, limit in (evidence.get("route_bytes") or {}).items():
+        if _matches(str(template), path):
+            return int(limit)
     return int(evidence.get("default_bytes", DEFAULT_LIMIT))
 
 
-def _upload_path(target: Target) -> str:
-    try:
-        return str(target.declared("upload")["path"])
-    except Skip:
-        return "/"
+def _head(target: Target, spec: dict[str, Any], framing: str) -> bytes:
+    """The request line and headers of the declared request, with the drill's body framing."""
+    headers = {
+        **target.headers_for(spec),
+        "Content-Type": "application/octet-stream",
+    }
+    lines = [f"{spec['method']} {spec['path']} HTTP/1.1", "Host: drill"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join([*lines, framing]) + "\r\n\r\n").encode()
 
 
 def oversized(target: Target) -> Outcome:
-    limit = _body_limit(target)
-    head = (
-        f"POST {_upload_path(target)} HTTP/1.1\r\nHost: drill\r\n"
-        f"Content-Type: application/octet-stream\r\nContent-Length: {limit + 1}\r\n\r\n"
-    ).encode()
+    spec = _upload(target)
+    limit = _body_limit(target, spec["path"])
+    head = _head(target, spec, f"Content-Length: {limit + 1}")
     answer = raw_exchange(target.url, head, timeout=5.0)
     closes = answer.headers.get("connection", "").lower() == "close"
     failures = []
@@ -62,17 +87,15 @@ def _rss(pid: int) -> int | None:
 
 
 def chunked(target: Target) -> Outcome:
-    path = target.declared("upload")["path"]
-    limit = _body_limit(target)
+    spec = target.declared("upload")
+    require_safe(target, spec, "upload")
+    limit = _body_limit(target, spec["path"])
     chunk = b"x" * 65536
     count = min(4 * limit // len(chunk) + 1, 256)  # 4x the limit, 16 MiB at most
     framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
     pid = target.server.pid if target.server else None
     before = _rss(pid) if pid else None
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: drill\r\nContent-Type: application/octet-stream\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n"
-    ).encode()
+    head = _head(target, spec, "Transfer-Encoding: chunked")
     answer = raw_exchange(target.url, head, (framed,) * count + (b"0\r\n\r\n",), timeout=10.0)
     after = _rss(pid) if pid else None
     growth = after - before if after is not None and before is not None else None
@@ -156,7 +179,7 @@ DRILLS = (
     Drill(
         gate="lifecycle",
         name="oversized_body",
-        did="POST a Content-Length one byte over the body limit, send no body",
+        did="send the upload request with a Content-Length one byte over its limit, no body",
         expected="413 before the body is read, with Connection: close",
         run=oversized,
         safe=True,

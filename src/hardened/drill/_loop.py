@@ -10,12 +10,25 @@ from hardened.drill._target import Target
 __all__ = ["DRILLS"]
 
 BLOCK_S = 0.4
+CALM_WAIT_S = 3.0
 
 
 def _label(culprit: object) -> str:
     if isinstance(culprit, dict):
         return f"{culprit.get('file')}:{culprit.get('line')} {culprit.get('function')}"
     return str(culprit)
+
+
+def _calm(target: Target) -> float | None:
+    """Seconds until the shedder no longer counts the process overloaded (the block made it
+    so): the next drill then meets the service as it was. None: not within 3 s."""
+    started = time.monotonic()
+    while time.monotonic() - started < CALM_WAIT_S:
+        shed = target.evidence("observe").get("shed") or {}
+        if not shed.get("overloaded"):
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.05)
+    return None
 
 
 def blocked(target: Target) -> Outcome:
@@ -33,6 +46,7 @@ def blocked(target: Target) -> Outcome:
             events = evidence.get("recent_blocked_events", [])
             break
         time.sleep(0.1)
+    calm_after = _calm(target)
     short = file.rsplit("/", 1)[-1]
     named = [event for event in events if file in str(event) or short in str(event)]
     failures = []
@@ -45,6 +59,7 @@ def blocked(target: Target) -> Outcome:
         "events": len(events),
         "culprit": _label(named[-1].get("culprit")) if named else None,
         "declared": f"{file}:{first}",
+        "shedder_calm_after_s": calm_after,
     }
     return measure(measured, failures, f"culprit {measured['culprit']}")
 

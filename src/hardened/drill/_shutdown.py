@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 
+from hardened.drill._declared import slow_request
 from hardened.drill._model import Drill, Outcome, measure
 from hardened.drill._target import Target
 from hardened.drill._wire import Answer, request
@@ -13,26 +14,27 @@ from hardened.drill._wire import Answer, request
 __all__ = ["DRILLS"]
 
 IN_FLIGHT = 4
-SETTLE_S = 0.3  # let the in-flight requests reach the handler before the signal
+SETTLE_S = 0.3  # a declared slow request: let it reach the handler before the signal
 
 
 def in_flight(target: Target) -> Outcome:
-    spec = target.declared("slow")
+    slow = slow_request(target)
     with target.fresh() as fresh:
         assert fresh.server is not None
         budget = float(fresh.evidence("shutdown").get("budget", {}).get("total_s", 30.0))
+        slow.slow_down(fresh)  # the process ends with the drill: nothing to restore
         answers: list[Answer] = []
 
         def send() -> None:
             try:
-                answers.append(fresh.send(spec, timeout=budget + 10))
+                answers.append(fresh.send(slow.spec, timeout=budget + 10))
             except OSError as exc:
                 answers.append(Answer(0, {}, str(exc).encode(), 0.0))
 
         threads = [threading.Thread(target=send) for _ in range(IN_FLIGHT)]
         for thread in threads:
             thread.start()
-        time.sleep(SETTLE_S)
+        waiting = slow.wait_in_flight(fresh, IN_FLIGHT, SETTLE_S)
         signalled = time.monotonic()
         fresh.server.signal(signal.SIGTERM)
         unready_after: float | None = None
@@ -55,14 +57,22 @@ def in_flight(target: Target) -> Outcome:
         failures.append(
             f"{IN_FLIGHT - len(served)} of {IN_FLIGHT} in-flight requests cut, answered {statuses}"
         )
+    if waiting is not None and waiting < IN_FLIGHT:
+        failures.append(
+            f"only {waiting} of {IN_FLIGHT} requests were in flight at {slow.dependency} when "
+            "SIGTERM came: the drill proved less than it should"
+        )
     if unready_after is None:
         failures.append("readiness never answered 503 before the process exited")
     if code != 0:
         failures.append(f"exit code {code} after SIGTERM, not 0")
     if exited_after > budget:
         failures.append(f"exited {exited_after:.1f} s after SIGTERM, past the {budget} s budget")
-    measured = {
+    measured: dict[str, float | int | str | None] = {
         "in_flight": IN_FLIGHT,
+        "request": slow.role,
+        "slow_dependency_s": slow.latency_s,
+        "waiting_at_sigterm": waiting,
         "served": len(served),
         "readyz_503_after_s": None if unready_after is None else round(unready_after, 3),
         "exit_code": code,
@@ -76,7 +86,8 @@ DRILLS = (
     Drill(
         gate="shutdown",
         name="sigterm_in_flight",
-        did=f"start {IN_FLIGHT} declared slow requests, then SIGTERM the process",
+        did=f"start {IN_FLIGHT} declared slow requests (or outbound ones, their dependency made "
+        "slow), then SIGTERM the process",
         expected="every request answered 2xx, /readyz 503 first, exit 0 within the budget",
         run=in_flight,
         needs_process=True,

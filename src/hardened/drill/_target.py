@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,12 +82,23 @@ class Target:
             raise Skip(f"the service declares no {role!r} request (DrillConfig({role}=...))")
         return spec
 
+    @staticmethod
+    def headers_for(
+        spec: Mapping[str, Any], extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """A declared request's headers for one send: a new value in its `key_header`, `extra`
+        last (a drill that sends one key many times names it there)."""
+        fresh = (
+            {spec["key_header"]: f"drill-{secrets.token_hex(12)}"} if spec.get("key_header") else {}
+        )
+        return {**spec.get("headers", {}), **fresh, **(extra or {})}
+
     def send(
         self, spec: Mapping[str, Any], *, headers: Mapping[str, str] | None = None, timeout: float
     ) -> Answer:
         """Send a declared request, with extra headers."""
         body = str(spec.get("body", "")).encode()
-        all_headers = {**spec.get("headers", {}), **(headers or {})}
+        all_headers = self.headers_for(spec, headers)
         return request(
             self.url, spec["method"], spec["path"], headers=all_headers, body=body, timeout=timeout
         )

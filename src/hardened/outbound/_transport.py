@@ -67,6 +67,8 @@ class DependencyTransport(httpx.AsyncBaseTransport):
             return response
         except DependencyTimeout as exc:  # httpx callers expect httpx's own timeout
             raise httpx.ReadTimeout(str(exc), request=request) from exc
+        except ConnectionError as exc:  # a refusal from outside httpx (a drill's fault)
+            raise httpx.ConnectError(str(exc), request=request) from exc
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         request.headers.update(outbound_headers())

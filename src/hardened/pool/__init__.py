@@ -19,11 +19,12 @@ Little's-law and `max_connections` arithmetic.
 from hardened.pool._config import PoolConfig
 from hardened.pool._connection import PooledConnection
 from hardened.pool._gate import PoolGate
-from hardened.pool._install import Pools
+from hardened.pool._install import POOLS_FACT, Pools
 from hardened.pool._pool import BoundedPool
 from hardened.pool._postgres import PostgresPool
 
 __all__ = [
+    "POOLS_FACT",
     "BoundedPool",
     "PoolConfig",
     "PoolGate",

@@ -24,11 +24,11 @@ from hardened.pool._state import PoolCollector
 if TYPE_CHECKING:
     from hardened.gates import Installer, StateFields
 
-__all__ = ["Pools"]
+__all__ = ["POOLS_FACT", "Pools"]
 
 logger = logging.getLogger("hardened.pool")
 
-FACT = "pool.registry"
+POOLS_FACT = "pool.registry"  # the service's `Pools`, for mechanisms that name a pool
 
 
 class Pools:
@@ -41,7 +41,7 @@ class Pools:
 
     def install(self, service: Installer) -> None:
         """Register the gate, the Prometheus families, and this registry as a fact."""
-        service.publish_fact(FACT, lambda: self)
+        service.publish_fact(POOLS_FACT, lambda: self)
         service.register_gate(PoolGate(self, service))
         service.metrics_registry.register(PoolCollector(self.__iter__))
         service.track_state("pools", "service", self.totals, gate="pool")
@@ -49,7 +49,7 @@ class Pools:
     @staticmethod
     def of(service: Installer) -> Pools:
         """The service's registry (installed on first use when the service has none)."""
-        found = service.fact(FACT)
+        found = service.fact(POOLS_FACT)
         if isinstance(found, Pools):
             return found
         pools = Pools()
