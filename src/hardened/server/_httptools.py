@@ -124,7 +124,8 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
             return
         if self._closing:
             return  # parsed after an early refusal closed the connection: never served
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:  # armed by a refusal in this same read
+            self._unset_keepalive_if_required()
         while True:
             scope: Any = cycle.scope
             if self._proxy is not None:  # what the task's middleware did, done here once

@@ -49,7 +49,7 @@ class EarlyRefusal:
     server's proxy headers, `hardened.arrived` when the server stamped it).
     """
 
-    __slots__ = ("_now", "_passes", "_record", "shedder")
+    __slots__ = ("_beat", "_calm", "_monitor", "_now", "_passes", "_record", "_target", "shedder")
 
     def __init__(
         self,
@@ -63,18 +63,20 @@ class EarlyRefusal:
         self._passes = frozenset(passes)  # answered before the stack: never decided here
         self._record = record
         self._now = clock.monotonic
+        self._monitor = shedder.monitor
+        self._beat = shedder.monitor.heartbeat  # its `loop`: None while paused
+        self._calm = shedder.calm
+        self._target = shedder.config.queue_delay_target
 
     def __call__(self, scope: Scope) -> Answer | None:
-        shedder = self.shedder
         loop = asyncio.get_running_loop()
-        monitor = shedder.monitor
-        if monitor.loop is not loop:
-            monitor.ensure_running(loop)
+        if self._beat.loop is not loop:
+            self._monitor.ensure_running(loop)
         now = loop.time()
         arrived = scope.get("hardened.arrived")
-        waited = 0.0 if arrived is None else now - arrived
-        if waited <= shedder.config.queue_delay_target and shedder.calm(now):
+        if (arrived is None or now - arrived <= self._target) and self._calm(now):
             return None  # the stage decides it, as without this server
+        shedder = self.shedder
         started = self._now()
         path = scope["path"]
         root = scope.get("root_path")
