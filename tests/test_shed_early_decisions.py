@@ -108,6 +108,17 @@ async def test_a_calm_shedder_answers_nothing_and_reads_nothing() -> None:
     assert shedder.admitted == 0
 
 
+async def test_the_first_request_starts_the_heartbeat() -> None:
+    """Before any request the heartbeat does not run; the hook starts it on this loop, as the
+    stage would, and the first request meets a calm queue: nothing decided, nothing read."""
+    _, shedder, hook = _service()
+    assert shedder.monitor.loop is None
+    assert hook(_scope("/batch", [(b"x-priority", b"critical")])) is None
+    assert shedder.monitor.loop is asyncio.get_running_loop()
+    assert shedder.state()["priority_claims_ignored_total"] == 0
+    shedder.monitor.stop()
+
+
 async def test_an_early_refusal_is_the_stage_refusal() -> None:
     """Past the target a sheddable request gets the stage's very answer, counted the same
     (plus `rejected_early_total`) and in RED on `__shed__`."""
@@ -126,6 +137,9 @@ async def test_an_early_refusal_is_the_stage_refusal() -> None:
     labels = {"reason": "queue_delay", "priority": "sheddable"}
     assert service.metrics_registry.get_sample_value("http_server_shed_rejected_total", labels) == 2
     assert _red(service, "__shed__", "503") == 1  # the stage's is counted by the observe stage
+    fast = {"method": "GET", "route": "__shed__", "status_class": "5xx", "le": "0.005"}
+    registry = service.metrics_registry
+    assert registry.get_sample_value("http_server_request_duration_seconds_bucket", fast) == 1
 
 
 @pytest.mark.parametrize(
@@ -160,6 +174,7 @@ async def test_early_and_stage_agree_on_every_priority(
         ("/metrics", ""),  # admin endpoints on the public port are answered before the stack
         ("/gates", ""),
         ("/api/livez", "/api"),  # served under a root path: the service strips it
+        ("/livez", "/api"),  # a path outside the root path is matched as it is
         ("/internal/x", ""),  # an exempt prefix of the shed config
     ],
 )
@@ -241,6 +256,18 @@ async def test_the_accept_queue_wait_counts_except_for_critical() -> None:
     assert verdicts == {"/batch": True, "/work": False, "/critical/x": False}
 
 
+async def test_a_short_accept_queue_wait_on_a_calm_loop_decides_nothing() -> None:
+    """A new connection's request that waited less than the target for accept, on a calm
+    loop: nothing decided here, the claim not even read."""
+    _, shedder, hook = _service()
+    _delay(shedder, 0.0)
+    scope = _scope("/batch", [(b"x-priority", b"critical")])
+    scope["hardened.arrived"] = asyncio.get_running_loop().time() - 0.001
+    assert hook(scope) is None
+    assert EARLY_CLAIMS not in scope
+    assert shedder.state()["priority_claims_ignored_total"] == 0
+
+
 async def test_a_refused_request_with_a_body_closes_its_connection() -> None:
     """A body (sized or chunked) was never read: its refusal says `Connection: close`."""
     _, shedder, hook = _service()
@@ -252,6 +279,7 @@ async def test_a_refused_request_with_a_body_closes_its_connection() -> None:
     answer = hook(_scope("/batch"))
     assert answer is not None
     assert (b"connection", b"close") not in answer[1]
+    assert shedder.state()["rejected_early_total"] == 3
 
 
 async def test_without_observe_the_refusal_still_happens() -> None:
