@@ -105,6 +105,7 @@ class HardenedHttpToolsProtocol(_EdgeMixin, HttpToolsProtocol):
         answered = self._answered
         if answered is not None and self.cycle is answered:
             answered.more_body = False  # its body (if any) is dropped: the next head is metered
+            self._answered = None
 
     def _headers_pending(self) -> bool:
         scope = self.scope
