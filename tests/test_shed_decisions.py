@@ -57,6 +57,7 @@ def test_state_publishes_every_field_rounded() -> None:
         "priority_claims_honoured_total": 0,
         "priority_claims_ignored_total": 0,
         "rejected_total": 0,
+        "rejected_early_total": 0,
         "connections_closed_total": 0,
     }
     plain, _ = _shedder()

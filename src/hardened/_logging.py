@@ -10,6 +10,7 @@ the public listener's access log too).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -17,11 +18,19 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "RequestIds", "configure_logging", "current_request_id"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "RequestIds",
+    "configure_logging",
+    "current_request_id",
+    "request_logging",
+]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 LOG_FORMATS = ("text", "json")
@@ -56,6 +65,17 @@ def current_request_id() -> str | None:
     """The ID of the request being served in this context, or None outside a request."""
     scope = _SCOPE.get()
     return None if scope is None else _request_id(scope)
+
+
+@contextlib.contextmanager
+def request_logging(scope: Scope) -> Iterator[None]:
+    """Records written inside belong to the request of `scope` (for a server that answers a
+    request itself, before any task runs the application)."""
+    token = _SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
 
 
 class RequestIds:

@@ -133,6 +133,9 @@ class Service:
         self.publish_fact(
             "endpoints.probes", lambda: (self.endpoints.readyz_path, self.endpoints.livez_path)
         )
+        # Answered by the public port before the stack (probes; /gates and /metrics when the
+        # admin endpoints are public): a server's early shed decision lets them pass too.
+        self.publish_fact("endpoints.before_stack", lambda: tuple(self._public_probes))
         observe_mechanism = Observe(observe, tuple(slos))
         shed_mechanism = Shed(shed) if shed is not None else None
         defaults: list[Mechanism | None] = [

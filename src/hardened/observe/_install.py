@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from starlette.types import Scope
 
 from hardened.errors import ConfigError
 from hardened.gates import Installer
@@ -28,7 +31,8 @@ class Observability:
 class Observe:
     """RED metrics (unless `config` is None), SLO trackers and the observe gate.
 
-    Publishes ``observe.observability`` (what `hardened rules` renders rules from).
+    Publishes ``observe.observability`` (what `hardened rules` renders rules from) and
+    ``observe.answered`` (how a server counts a request it answered before the stack ran).
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class Observe:
         self.config = config
         self.slos = slos
         self.observability = Observability(config=config, slos=slos, metrics=None, routes=None)
+        self.stage: ObserveStage | None = None
 
     def install(self, service: Installer) -> None:
         """Fill the observe slot, register the SLO collector and the gate."""
@@ -50,7 +55,8 @@ class Observe:
             metrics = RedMetrics(service.metrics_registry, config, self.slos)
             routes = RouteTemplates(service.app)
             observability.metrics, observability.routes = metrics, routes
-            service.add_layer(ObserveStage(metrics, routes, service.clock))
+            self.stage = ObserveStage(metrics, routes, service.clock)
+            service.add_layer(self.stage)
             if metrics.trackers:
                 service.metrics_registry.register(
                     SLOCollector(metrics.trackers, service.clock.monotonic)
@@ -58,3 +64,8 @@ class Observe:
             # Off: the board's placeholder fails the gate as "not configured".
             service.register_gate(ObserveGate(service, observability))
         service.publish_fact("observe.observability", lambda: observability)
+        # A request the server answered before the stack ran (an early shed refusal).
+        service.publish_fact("observe.answered", self._answered)
+
+    def _answered(self) -> Callable[[Scope, int, float], None] | None:
+        return self.stage.answered if self.stage is not None else None

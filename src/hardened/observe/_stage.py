@@ -6,10 +6,12 @@ and times the request for its (method, route template, status) — a few microse
 
 from __future__ import annotations
 
+from starlette.types import Scope
+
 from hardened.clock import Clock
 from hardened.faults import CLIENT_FAULT, recorded
 from hardened.observe._red import RedMetrics, trace_id_of
-from hardened.routes import STANDARD_METHODS, RouteTemplates
+from hardened.routes import STANDARD_METHODS, RouteTemplates, method_label
 from hardened.stages import Exchange, Stage
 
 __all__ = ["ObserveStage"]
@@ -26,6 +28,7 @@ class ObserveStage(Stage):
         self.metrics = metrics
         self.routes = routes
         self.clock = clock
+        self._monotonic = clock.monotonic
         self.headers = (_TRACEPARENT,) if metrics.config.exemplars else ()
         self._gauge = metrics.active_gauge
 
@@ -55,3 +58,13 @@ class ObserveStage(Stage):
         else:
             trace_id = trace_id_of(trace) if trace is not None else None
             red.observe(method, route, status, duration, exchange.ended, trace_id=trace_id)
+
+    def answered(self, scope: Scope, status: int, duration: float) -> None:
+        """Count a request the server answered before the stack ran (a shed refusal taken at
+        headers-complete) as `exit` counts one refused inside the stack."""
+        route = self.routes.template(scope)
+        if CLIENT_FAULT in scope:  # a caller's spent budget: 504 on __caller__
+            status, route = recorded(scope, status, route, cancelled=False)
+        self.metrics.observe(
+            method_label(scope["method"]), route, status, duration, self._monotonic()
+        )

@@ -15,6 +15,8 @@
 - Arrival: a new connection's first request carries `scope["hardened.arrived"]` (loop time),
   when it arrived before accept (`_arrival`), so the shedder sees the accept queue's wait; one
   whose client closed after waiting `STALE_AFTER` in that queue is closed unserved.
+- Early refusal (httptools, the public listener): the shedder may refuse a request at its
+  headers-complete, before its task is created (`_httptools`, `hardened.shed._early`).
 
 Timers are armed only while something is pending, so a request that arrives in one read
 costs no timer at all. Selected with `uvicorn.Config(http=...)`, a class uvicorn accepts.
@@ -23,6 +25,7 @@ costs no timer at all. Selected with `uvicorn.Config(http=...)`, a class uvicorn
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -38,6 +41,7 @@ from hardened.lifecycle._framing import HeadMeter, buffered_head_refusal, refusa
 from hardened.server._arrival import accept_wait
 
 __all__ = [
+    "EarlyRefusalHook",
     "EdgeTimeouts",
     "HardenedConfig",
     "HardenedH11Protocol",
@@ -54,6 +58,11 @@ _REQUEST_TIMEOUT = (
 )
 
 
+EarlyRefusalHook = Callable[[dict[str, Any]], tuple[int, list[tuple[bytes, bytes]], bytes] | None]
+"""Called with a request's scope at headers-complete: the answer to write now, or None to serve
+it (the `shed.early_refusal` fact)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EdgeTimeouts:
     """The protocol-level timeouts (seconds)."""
@@ -64,7 +73,8 @@ class EdgeTimeouts:
 
 
 class HardenedConfig(uvicorn.Config):
-    """`uvicorn.Config` that carries the edge timeouts to the protocol instances."""
+    """`uvicorn.Config` that carries the edge timeouts (and the public listener's early
+    refusal) to the protocol instances."""
 
     def __init__(
         self,
@@ -73,12 +83,14 @@ class HardenedConfig(uvicorn.Config):
         edge_timeouts: EdgeTimeouts,
         edge_stats: SlowClientStats,
         header_limits: HeaderLimits | None = None,
+        early_refusal: EarlyRefusalHook | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(app, **kwargs)
         self.edge_timeouts = edge_timeouts
         self.edge_stats = edge_stats
         self.header_limits = header_limits or HeaderLimits()
+        self.early_refusal = early_refusal
 
 
 class _LingeringTransport:

@@ -191,7 +191,8 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
     """The uvicorn servers (public and admin) for `service`, not yet started.
 
     Both listen through the hardened protocol classes (header, body and linger timeouts from
-    the service's `LifecycleConfig`); the lifecycle gate is told what is in force.
+    the service's `LifecycleConfig`; on the public one, the shedder's early refusal); the
+    lifecycle gate is told what is in force.
     """
     gate = _lifecycle_gate(service)
     lifecycle = gate.config if gate is not None else LifecycleConfig()
@@ -208,6 +209,8 @@ def build_server(service: Service, config: RunConfig) -> HardenedServer:
         edge_timeouts=timeouts,
         edge_stats=stats,
         header_limits=lifecycle.header_limits,
+        # The shedder's decision at headers-complete (httptools), before a task exists.
+        early_refusal=service.fact("shed.early_refusal"),
         host=config.host,
         port=config.port,
         lifespan="on",

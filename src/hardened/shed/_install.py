@@ -7,6 +7,7 @@ from prometheus_client import Counter
 from hardened.gates import Installer
 from hardened.heartbeat import Heartbeat
 from hardened.shed._config import SHED_DEFAULTS, ShedConfig
+from hardened.shed._early import EarlyRefusal
 from hardened.shed._limited import LimitedShedder
 from hardened.shed._stage import Shedder
 
@@ -37,3 +38,18 @@ class Shed:
         self.shedder = kind(self.config, rejected, heartbeat)
         service.add_layer(self.shedder)
         service.track_state("shed", "edge", self.shedder.state, gate="observe")
+        service.publish_fact("shed.early_refusal", lambda: self.early_refusal(service))
+
+    def early_refusal(self, service: Installer) -> EarlyRefusal | None:
+        """The decision a server may take at headers-complete (the `shed.early_refusal` fact):
+        what the service answers before its stack passes (`endpoints.before_stack`: the
+        probes), refusals are counted in RED through the `observe.answered` fact."""
+        if self.shedder is None:
+            return None
+        passes = service.fact("endpoints.before_stack")
+        return EarlyRefusal(
+            self.shedder,
+            passes=tuple(passes) if passes is not None else (),
+            record=service.fact("observe.answered"),
+            clock=service.clock,
+        )

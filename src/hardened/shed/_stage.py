@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 
 from prometheus_client import Counter
 from starlette.types import Scope
@@ -29,7 +30,11 @@ from hardened.shed._signals import CoDel, QueueDelayMonitor
 from hardened.shed._trust import PriorityTrust
 from hardened.stages import Exchange, Refused, Stage
 
-__all__ = ["Shedder"]
+__all__ = ["EARLY_CLAIMS", "Shedder"]
+
+# In a scope: the claims (priority, caller budget) read when the server admitted the request
+# at its headers-complete; the stage decides it again with them, without reading them twice.
+EARLY_CLAIMS = "hardened.shed.claims"
 
 _PRIORITIES = {p.value: p for p in Priority}
 _UNTRUSTED = Priority.SHEDDABLE.value.encode()  # the priority of an untrusted claim
@@ -70,6 +75,7 @@ class Shedder(Stage):
         self.inflight = 0  # counted only by a stage with an exit (LimitedShedder)
         self.admitted = 0
         self.rejected_total = 0
+        self.rejected_early_total = 0  # of which the server refused at headers-complete
         self._rejected = {
             (reason, p): rejected.labels(reason, p.value)
             for reason in ("queue_delay", "limit", "deadline")
@@ -101,6 +107,7 @@ class Shedder(Stage):
             "priority_claims_honoured_total": self.trust.honoured,
             "priority_claims_ignored_total": self.trust.ignored,
             "rejected_total": self.rejected_total,
+            "rejected_early_total": self.rejected_early_total,
             "connections_closed_total": self.closed_total,
         }
 
@@ -139,7 +146,7 @@ class Shedder(Stage):
             priority = _PRIORITIES.get(header.decode("latin-1").strip().lower(), priority)
         return priority
 
-    def _calm(self, now: float) -> bool:
+    def calm(self, now: float) -> bool:
         """True when `decide` would admit every priority now, read without updating anything:
         no overload episode and none starting, the queue delay measured by the last heartbeat
         (the next one is not late yet) at most the target. The common case of a healthy
@@ -171,7 +178,7 @@ class Shedder(Stage):
             monitor.ensure_running(loop)
         now = loop.time()
         waited = 0.0 if arrived is None else now - arrived
-        if caller_budget is None and waited <= self.config.queue_delay_target and self._calm(now):
+        if caller_budget is None and waited <= self.config.queue_delay_target and self.calm(now):
             return None
         priority = self.priority_of(path, priority_header)
         if (
@@ -224,10 +231,30 @@ class Shedder(Stage):
         status, headers, body = self._answer(reason, close)
         return status, list(headers), body
 
+    def claims(
+        self, scope: Scope, headers: Mapping[bytes, bytes]
+    ) -> tuple[bytes | None, float | None]:
+        """(the priority claim as it counts, the caller's budget) from the headers the stage
+        asked for: an untrusted claim counts as sheddable; no header, None."""
+        priority: bytes | None = None
+        caller: float | None = None
+        if self._priority_header is not None:
+            priority = headers.get(self._priority_header)
+            if priority is not None and not self.trust.trusted(
+                scope.get("client"), headers.get(self.trust.secret_header or b"")
+            ):
+                priority = _UNTRUSTED  # claiming is what escapes shedding: shed it first
+        if self.config.drop_late:
+            caller = caller_budget(headers)[0]
+        return priority, caller
+
     # -- the edge stage ----------------------------------------------------------------------
 
     def enter(self, exchange: Exchange) -> bool:
-        """Refuse now (before the body is read) or admit; the state says it was admitted."""
+        """Refuse now (before the body is read) or admit; the state says it was admitted.
+
+        A request the server admitted at its headers-complete (`EarlyRefusal`) is decided
+        again here, with the claims read then (`EARLY_CLAIMS`)."""
         scope = exchange.scope
         if self._exempt and scope["path"].startswith(self._exempt):
             return False
@@ -235,14 +262,8 @@ class Shedder(Stage):
         priority: bytes | None = None
         caller: float | None = None
         if headers:
-            if self._priority_header is not None:
-                priority = headers.get(self._priority_header)
-                if priority is not None and not self.trust.trusted(
-                    scope.get("client"), headers.get(self.trust.secret_header or b"")
-                ):
-                    priority = _UNTRUSTED  # claiming is what escapes shedding: shed it first
-            if self.config.drop_late:
-                caller = caller_budget(headers)[0]
+            claimed = scope.get(EARLY_CLAIMS)
+            priority, caller = claimed if claimed is not None else self.claims(scope, headers)
         refusal = self.check(
             exchange.loop, scope["path"], priority, caller, scope.get("hardened.arrived")
         )
