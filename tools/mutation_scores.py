@@ -46,6 +46,27 @@ _SYSTEM_CLOCK = (
     "equivalent: with the system clock the request's start time and `time.monotonic()` are the "
     "same clock"
 )
+_EPOCH = (
+    "equivalent: epochs are only compared for equality, and every transition still moves to a "
+    "number not used before"
+)
+_PERMITS = (
+    "equivalent: probe permits are read only in half-open, and the move into half-open sets "
+    "them to `probes`"
+)
+_PROBE_SUCCESSES = (
+    "equivalent: probe successes are counted only in half-open, and the move into half-open "
+    "resets them"
+)
+_STAMP = (
+    "equivalent: a bucket's stamp is read only with its counts, and the roll that first writes "
+    "a bucket stamps it"
+)
+_HEAD_BEFORE_ZERO = (
+    "equivalent for clock readings of 0 or more: the first roll also clears one bucket of a "
+    "second before zero, which is empty"
+)
+_SAME_SECOND = "equivalent: when the second is the head's, both branches return the head's bucket"
 
 # Survivors no test can tell from the original, by mutant name, with the reason.
 EQUIVALENT: dict[str, str] = {
@@ -73,6 +94,38 @@ EQUIVALENT: dict[str, str] = {
     "hardened.deadline._stage.xǁDeadlineStageǁenter__mutmut_4": _PERF,
     "hardened.deadline._stage.xǁDeadlineStageǁexit__mutmut_5": (
         "equivalent: clearing the handle only breaks a reference cycle for the garbage collector"
+    ),
+    # breaker/_breaker.py
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_12": _EPOCH,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ_move__mutmut_4": _EPOCH,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ_move__mutmut_5": _EPOCH,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_13": (
+        "equivalent: the open-until time is read only while open, and every trip sets it first"
+    ),
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_14": (
+        "equivalent: the open-until time is read only while open, and every trip sets it first"
+    ),
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_15": _PERMITS,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_16": _PERMITS,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ_move__mutmut_8": _PERMITS,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ_move__mutmut_10": _PERMITS,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_17": _PROBE_SUCCESSES,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁ__init____mutmut_18": _PROBE_SUCCESSES,
+    "hardened.breaker._breaker.xǁCircuitBreakerǁacquire__mutmut_22": (
+        "equivalent: `retry_after()` then reads the clock itself one statement later; the wait "
+        "differs by the nanoseconds between two clock reads, never on FakeClock"
+    ),
+    # breaker/_window.py
+    "hardened.breaker._window.xǁRateWindowǁ__init____mutmut_13": _STAMP,
+    "hardened.breaker._window.xǁRateWindowǁ__init____mutmut_14": _STAMP,
+    "hardened.breaker._window.xǁRateWindowǁclear__mutmut_6": _STAMP,
+    "hardened.breaker._window.xǁRateWindowǁclear__mutmut_7": _STAMP,
+    "hardened.breaker._window.xǁRateWindowǁ__init____mutmut_17": _HEAD_BEFORE_ZERO,
+    "hardened.breaker._window.xǁRateWindowǁclear__mutmut_10": _HEAD_BEFORE_ZERO,
+    "hardened.breaker._window.xǁRateWindowǁroll__mutmut_5": _SAME_SECOND,
+    "hardened.breaker._window.xǁRateWindowǁroll__mutmut_17": (
+        "equivalent: a gap longer than the window clears every bucket either way; the extra "
+        "passes clear buckets that a later pass of the same roll clears and stamps again"
     ),
     # shed/_signals.py
     "hardened.shed._signals.xǁGradient2ǁon_sample__mutmut_23": _EQUAL_FLOATS,
