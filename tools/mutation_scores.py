@@ -66,6 +66,14 @@ _HEAD_BEFORE_ZERO = (
     "equivalent for clock readings of 0 or more: the first roll also clears one bucket of a "
     "second before zero, which is empty"
 )
+_LONG_GAP = (
+    "equivalent: a gap longer than the window clears every bucket either way; the extra passes "
+    "clear buckets that a later pass of the same roll clears and stamps again"
+)
+_FLOOR_SECOND = (
+    "equivalent for clock readings of 0 or more: the floor's count is read only in the second "
+    "it was last reset in, where it starts at 0 (second -1 never comes; second 1 finds 0)"
+)
 _SAME_SECOND = "equivalent: when the second is the head's, both branches return the head's bucket"
 
 # Survivors no test can tell from the original, by mutant name, with the reason.
@@ -123,9 +131,26 @@ EQUIVALENT: dict[str, str] = {
     "hardened.breaker._window.xǁRateWindowǁ__init____mutmut_17": _HEAD_BEFORE_ZERO,
     "hardened.breaker._window.xǁRateWindowǁclear__mutmut_10": _HEAD_BEFORE_ZERO,
     "hardened.breaker._window.xǁRateWindowǁroll__mutmut_5": _SAME_SECOND,
-    "hardened.breaker._window.xǁRateWindowǁroll__mutmut_17": (
-        "equivalent: a gap longer than the window clears every bucket either way; the extra "
-        "passes clear buckets that a later pass of the same roll clears and stamps again"
+    "hardened.breaker._window.xǁRateWindowǁroll__mutmut_17": _LONG_GAP,
+    # retry/_budget.py
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_13": _STAMP,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_14": _STAMP,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_17": _HEAD_BEFORE_ZERO,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_18": _FLOOR_SECOND,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_19": _FLOOR_SECOND,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_20": _FLOOR_SECOND,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_21": _FLOOR_SECOND,
+    "hardened.retry._budget.xǁRetryBudgetǁ__init____mutmut_22": _FLOOR_SECOND,
+    "hardened.retry._budget.xǁRetryBudgetǁ_roll__mutmut_4": (
+        "equivalent: in the head's own second the loop has nothing to clear, the head stays"
+    ),
+    "hardened.retry._budget.xǁRetryBudgetǁ_roll__mutmut_15": _LONG_GAP,
+    # retry/_policy.py
+    "hardened.retry._policy.xǁRetryPolicyǁretry__mutmut_2": (
+        "equivalent: `not None` is true like `not False`; the first call replays the first error"
+    ),
+    "hardened.retry._policy.xǁRetryPolicyǁretry__mutmut_9": (
+        "equivalent: tenacity calls `wait` only after an attempt, when its outcome is set"
     ),
     # shed/_signals.py
     "hardened.shed._signals.xǁGradient2ǁon_sample__mutmut_23": _EQUAL_FLOATS,
