@@ -74,6 +74,15 @@ _FLOOR_SECOND = (
     "equivalent for clock readings of 0 or more: the floor's count is read only in the second "
     "it was last reset in, where it starts at 0 (second -1 never comes; second 1 finds 0)"
 )
+_CODEC = "equivalent: another name of the same codec"
+_NO_MORE_BODY = (
+    "equivalent: an absent `more_body` reads as None, which is false like the default False"
+)
+_NOT_NONE = "equivalent: `not None` is true like `not False`"
+_UNIQUE = (
+    "equivalent: row ids and lease tokens are only compared for equality; any start gives "
+    "distinct values"
+)
 _SAME_SECOND = "equivalent: when the second is the head's, both branches return the head's bucket"
 
 # Survivors no test can tell from the original, by mutant name, with the reason.
@@ -146,11 +155,75 @@ EQUIVALENT: dict[str, str] = {
     ),
     "hardened.retry._budget.xǁRetryBudgetǁ_roll__mutmut_15": _LONG_GAP,
     # retry/_policy.py
-    "hardened.retry._policy.xǁRetryPolicyǁretry__mutmut_2": (
-        "equivalent: `not None` is true like `not False`; the first call replays the first error"
-    ),
+    "hardened.retry._policy.xǁRetryPolicyǁretry__mutmut_2": _NOT_NONE,
     "hardened.retry._policy.xǁRetryPolicyǁretry__mutmut_9": (
         "equivalent: tenacity calls `wait` only after an attempt, when its outcome is set"
+    ),
+    # idempotency/_key.py, _fingerprint.py, _context.py
+    "hardened.idempotency._key.x_read_key__mutmut_13": _CODEC,
+    "hardened.idempotency._fingerprint.x_fingerprint__mutmut_9": _CODEC,
+    "hardened.idempotency._fingerprint.x__is_json__mutmut_6": (
+        "equivalent: only the part before the first `;` is read, however often the rest is split"
+    ),
+    "hardened.idempotency._fingerprint.x__is_json__mutmut_9": (
+        "equivalent: only the part before the first `;` is read, however often the rest is split"
+    ),
+    "hardened.idempotency._fingerprint.x__parts__mutmut_7": (
+        "equivalent: big-endian is the default byte order of `int.to_bytes` (Python 3.11+)"
+    ),
+    "hardened.idempotency._fingerprint.x_canonical_body__mutmut_11": (
+        "equivalent: `json.dumps` reads `ensure_ascii=None` as false, like False"
+    ),
+    "hardened.idempotency._fingerprint.x_canonical_body__mutmut_12": (
+        "equivalent: `json.dumps` reads `allow_nan=None` as false, like False"
+    ),
+    "hardened.idempotency._context.x_stored_response__mutmut_6": _CODEC,
+    "hardened.idempotency._context.x_stored_response__mutmut_9": _CODEC,
+    "hardened.idempotency._context.x_stored_response__mutmut_13": _CODEC,
+    # idempotency/_store_memory.py
+    "hardened.idempotency._store_memory.xǁMemoryIdempotencyStoreǁ__init____mutmut_5": _UNIQUE,
+    "hardened.idempotency._store_memory.xǁMemoryIdempotencyStoreǁ__init____mutmut_8": _UNIQUE,
+    "hardened.idempotency._store_memory.xǁMemoryIdempotencyStoreǁclaim__mutmut_13": (
+        "equivalent: a new row's lease expiry is set a few lines below, before anything reads it"
+    ),
+    "hardened.idempotency._store_memory.xǁMemoryIdempotencyStoreǁclaim__mutmut_23": (
+        "equivalent: a new row's lease expiry is set a few lines below, before anything reads it"
+    ),
+    # idempotency/_respond.py
+    "hardened.idempotency._respond.x_replay__mutmut_4": _CODEC,
+    "hardened.idempotency._respond.x_replay__mutmut_7": _CODEC,
+    "hardened.idempotency._respond.xǁCaptureǁ__call____mutmut_33": _NO_MORE_BODY,
+    "hardened.idempotency._respond.xǁCaptureǁ__call____mutmut_35": _NO_MORE_BODY,
+    # idempotency/_layer.py
+    "hardened.idempotency._layer.x__read_body__mutmut_26": _NO_MORE_BODY,
+    "hardened.idempotency._layer.x__read_body__mutmut_28": _NO_MORE_BODY,
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_admit__mutmut_49": (
+        "equivalent: without a Content-Type the body is hashed as sent; any default that is not "
+        "a JSON media type does the same"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_execute__mutmut_20": _NOT_NONE,
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_execute__mutmut_39": _NOT_NONE,
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_execute__mutmut_50": (
+        "equivalent: a request message without `more_body` is the last one (ASGI's default)"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_execute__mutmut_51": (
+        "equivalent: a request message without `more_body` is the last one (ASGI's default)"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_route__mutmut_6": (
+        "equivalent: a scope without `root_path` then gives None, which strips nothing, as '' does"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_route__mutmut_8": (
+        "equivalent: a scope without `root_path` then gives None, which strips nothing, as '' does"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁ_route__mutmut_11": (
+        "equivalent: an ASGI path starts with `/`, never with the default 'XXXX': nothing is "
+        "stripped"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁwrap__mutmut_37": (
+        "equivalent: `send_error` uses neither the scope nor `receive`"
+    ),
+    "hardened.idempotency._layer.xǁIdempotencyLayerǁwrap__mutmut_38": (
+        "equivalent: `send_error` uses neither the scope nor `receive`"
     ),
     # shed/_signals.py
     "hardened.shed._signals.xǁGradient2ǁon_sample__mutmut_23": _EQUAL_FLOATS,
