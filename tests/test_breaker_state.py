@@ -184,3 +184,187 @@ def test_invalid_breaker_settings_are_refused() -> None:
     for bad in ({"failure_rate": 0.0}, {"probes": 0}, {"window": 0.5}, {"backoff": 0.5}):
         with pytest.raises(ConfigError):
             BreakerConfig(**bad)
+
+
+def test_it_opens_on_the_failure_that_reaches_the_threshold_not_one_before(
+    fake_clock: FakeClock,
+) -> None:
+    """11 successes then failures: 9 (45 %) and 10 of 21 (47.6 %) keep it closed; 11 of 22 opens."""
+    b = breaker(fake_clock)
+    feed(b, fake_clock, failures=9, successes=11)
+    feed(b, fake_clock, failures=1)
+    assert state_of(b) is BreakerState.CLOSED
+    assert b.window.counts(fake_clock.monotonic()) == (21, 10, 0)
+    feed(b, fake_clock, failures=1)
+    assert state_of(b) is BreakerState.OPEN
+    assert b.opened_total == 1
+
+
+def test_a_slow_rate_under_100_percent_opens_at_its_threshold(fake_clock: FakeClock) -> None:
+    """With slow_rate 0.5, fast calls then slow ones: 9 slow of 20 keep it closed, 10 open it."""
+    for slow_calls, expected in ((9, BreakerState.CLOSED), (10, BreakerState.OPEN)):
+        b = breaker(fake_clock, slow_rate=0.5)
+        for n in range(20):
+            slow = n >= 20 - slow_calls
+            b.record(b.acquire(), failure=False, slow=slow, now=fake_clock.monotonic())
+        assert state_of(b) is expected, slow_calls
+
+
+def test_the_slow_call_threshold_is_its_own_setting_else_the_callers(
+    fake_clock: FakeClock,
+) -> None:
+    """A breaker configured with slow_call uses it; otherwise the attempt timeout it was given."""
+    own = CircuitBreaker("p", BreakerConfig(slow_call=0.25), slow_call=1.0, clock=fake_clock)
+    given = CircuitBreaker("p", BreakerConfig(), slow_call=1.0, clock=fake_clock)
+    assert (own.slow_call, given.slow_call) == (0.25, 1.0)
+
+
+def test_half_open_closes_on_the_last_probe_success_not_before(fake_clock: FakeClock) -> None:
+    """With 3 probes, two successes leave it half-open (one permit left); the third closes it."""
+    b = breaker(fake_clock)
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    permits = [b.acquire() for _ in range(3)]
+    for epoch in permits[:2]:
+        b.record(epoch, failure=False, slow=False, now=fake_clock.monotonic())
+        assert state_of(b) is BreakerState.HALF_OPEN
+    b.record(permits[2], failure=False, slow=False, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.CLOSED
+
+
+def test_a_slow_probe_reopens_it(fake_clock: FakeClock) -> None:
+    """A probe that succeeds but is slow counts as a failed probe."""
+    b = breaker(fake_clock, probes=1)
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    b.record(b.acquire(), failure=False, slow=True, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.OPEN
+    assert b.retry_after() == 10.0
+
+
+def test_a_late_probe_of_an_earlier_half_open_period_is_stale(fake_clock: FakeClock) -> None:
+    """A probe that returns after its period ended counts toward neither closing nor opening."""
+    b = breaker(fake_clock, probes=2)
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    late, failing = b.acquire(), b.acquire()
+    b.record(failing, failure=True, slow=False, now=fake_clock.monotonic())
+    fake_clock.advance(b.retry_after())
+    probe = b.acquire()
+    b.record(late, failure=False, slow=False, now=fake_clock.monotonic())
+    b.record(probe, failure=False, slow=False, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.HALF_OPEN
+    assert b.stale_total == 1
+    b.record(b.acquire(), failure=False, slow=False, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.CLOSED
+
+
+def test_a_stale_release_grants_no_extra_probe(fake_clock: FakeClock) -> None:
+    """In half-open, releasing a permit from before the trip adds no probe; a current one does."""
+    b = breaker(fake_clock, probes=1)
+    early = b.acquire()
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    probe = b.acquire()
+    b.release(early)
+    with pytest.raises(CircuitOpen):
+        b.acquire()
+    b.release(probe)
+    b.acquire()
+    with pytest.raises(CircuitOpen):
+        b.acquire()
+
+
+def test_retry_after_in_each_state(fake_clock: FakeClock) -> None:
+    """Closed 0; open: the open time left (at the given time); half-open: 0 while a probe permit
+    is free, else one second; forced open: the open time; disabled 0."""
+    b = breaker(fake_clock)
+    assert b.retry_after() == 0.0
+    trip(b, fake_clock)
+    opened = fake_clock.monotonic()
+    assert b.retry_after() == 5.0
+    assert b.retry_after(opened + 2.0) == 3.0
+    fake_clock.advance(6.0)
+    assert b.retry_after() == 0.0
+    assert state_of(b) is BreakerState.HALF_OPEN
+    b.acquire()
+    b.acquire()
+    assert b.retry_after() == 0.0
+    b.acquire()
+    assert b.retry_after() == 1.0
+    with pytest.raises(CircuitOpen) as refused:
+        b.acquire()
+    assert refused.value.retry_after == 1.0
+    short = breaker(fake_clock, open_for=0.5, probes=1)
+    trip(short, fake_clock)
+    fake_clock.advance(0.5)
+    short.acquire()
+    assert short.retry_after() == 0.5
+    b.force_open()
+    assert b.retry_after() == 5.0
+    b.disable()
+    assert b.retry_after() == 0.0
+
+
+def test_a_refusal_names_the_breaker_and_its_state(fake_clock: FakeClock) -> None:
+    """CircuitOpen says which dependency's breaker refused and in which state."""
+    b = breaker(fake_clock, probes=1)
+    trip(b, fake_clock)
+    with pytest.raises(CircuitOpen, match=r"^the processor breaker is open$"):
+        b.acquire()
+    fake_clock.advance(5.0)
+    b.acquire()
+    with pytest.raises(CircuitOpen, match=r"^the processor breaker is half_open$"):
+        b.acquire()
+    b.force_open()
+    with pytest.raises(CircuitOpen, match=r"^the processor breaker is forced_open$"):
+        b.acquire()
+
+
+def test_trips_refusals_and_stale_results_are_counted(fake_clock: FakeClock) -> None:
+    """Two trips, three refusals and two stale results are counted exactly."""
+    b = breaker(fake_clock, probes=1)
+    stale = [b.acquire(), b.acquire()]
+    trip(b, fake_clock)
+    for _ in range(3):
+        with pytest.raises(CircuitOpen):
+            b.acquire()
+    for epoch in stale:
+        b.record(epoch, failure=True, slow=False, now=fake_clock.monotonic())
+    fake_clock.advance(5.0)
+    b.record(b.acquire(), failure=True, slow=False, now=fake_clock.monotonic())
+    assert (b.opened_total, b.rejected_total, b.stale_total) == (2, 3, 2)
+
+
+def test_reset_forgets_the_backoff(fake_clock: FakeClock) -> None:
+    """After repeated trips an operator's reset makes the next trip open for open_for again."""
+    b = breaker(fake_clock, probes=1)
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    b.record(b.acquire(), failure=True, slow=False, now=fake_clock.monotonic())
+    assert b.retry_after() == 10.0
+    b.reset()
+    trip(b, fake_clock)
+    assert b.retry_after() == 5.0
+
+
+def test_each_transition_is_announced_once_with_the_breaker_name(fake_clock: FakeClock) -> None:
+    """closed → open → half_open → closed, each reported once; a reset while closed is silent."""
+    seen: list[tuple[str, BreakerState, BreakerState]] = []
+    b = CircuitBreaker(
+        "processor",
+        BreakerConfig(probes=1),
+        slow_call=1.0,
+        clock=fake_clock,
+        on_transition=lambda *moved: seen.append(moved),
+    )
+    trip(b, fake_clock)
+    fake_clock.advance(5.0)
+    b.record(b.acquire(), failure=False, slow=False, now=fake_clock.monotonic())
+    b.reset()
+    closed, opened, half = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+    assert seen == [
+        ("processor", closed, opened),
+        ("processor", opened, half),
+        ("processor", half, closed),
+    ]

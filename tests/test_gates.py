@@ -354,3 +354,21 @@ def test_waiver_without_a_reason_says_so() -> None:
     """The refusal names what is missing."""
     with pytest.raises(ConfigError, match=r"^a waiver needs a reason$"):
         Waiver(reason="")
+
+
+def test_refresh_asks_every_gate_that_caches_to_drop_it() -> None:
+    """`refresh()` reaches each gate with a `refresh` method (a cached scan), and no other."""
+
+    class CachingGate(PassingGate):
+        refreshed = 0
+
+        def refresh(self) -> None:
+            self.refreshed += 1
+
+    board = GateBoard()
+    caching = [CachingGate(name) for name in ("deadline", "pool")]
+    for gate in (*caching, PassingGate("loop")):
+        board.register(gate)
+    board.refresh()
+    board.refresh()
+    assert [gate.refreshed for gate in caching] == [2, 2]

@@ -289,3 +289,20 @@ async def test_a_protected_route_under_a_mount_is_keyed_by_its_full_template() -
     assert again.headers["idempotent-replayed"] == "true"
     assert other.status_code == 422
     assert calls == ["12"]
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"item": NaN}', b'{"item": 1e400}', b"[" * 50_000], ids=["nan", "1e400", "deep"]
+)
+async def test_a_keyed_body_the_canonical_form_cannot_hold_still_reaches_the_handler(
+    body: bytes,
+) -> None:
+    """NaN, a number past a float or nesting too deep: fingerprinted as bytes, not a 500."""
+    client, effects = _client()
+    headers = {**_keyed("odd-json"), "Content-Type": "application/json"}
+    async with client:
+        first = await client.post("/notes", content=body, headers=headers)
+        again = await client.post("/notes", content=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(effects.orders) == 1

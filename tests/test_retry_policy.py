@@ -9,10 +9,10 @@ from typing import TypeVar
 
 import pytest
 
-from hardened import ConfigError, deadline_scope
+from hardened import CircuitOpen, ConfigError, deadline_scope
 from hardened.breaker import BreakerConfig
 from hardened.outbound import Dependency, DependencyConfig
-from hardened.retry import RetryConfig, RetryPolicy
+from hardened.retry import RetryConfig, RetryPolicy, retry_after_of
 from hardened.testing import FakeClock
 
 T = TypeVar("T")
@@ -151,3 +151,97 @@ def test_retry_waits_that_do_not_fit_the_total_time_are_refused() -> None:
     """Waits that could add up past the dependency's total time are a ConfigError."""
     with pytest.raises(ConfigError, match="retry waits"):
         DependencyConfig(total_timeout=5.0, retry=RetryConfig(attempts=4, retry_after_cap=2.0))
+
+
+def test_a_retry_after_of_zero_means_retry_at_once() -> None:
+    """Retry-After 0 is a wait of 0, not a jittered one; negative or non-numeric is ignored."""
+    policy = RetryPolicy(rng=lambda: 0.5)
+    assert retry_after_of(Refused(0.0)) == 0.0
+    assert policy.delay(0, Refused(0.0)) == 0.0
+    assert retry_after_of(Refused(-1.0)) is None
+    assert retry_after_of(ValueError("no retry_after")) is None
+    assert policy.delay(1, Refused(-1.0)) == 0.1
+
+
+async def test_each_retry_is_reported_with_its_number_and_wait(fake_clock: FakeClock) -> None:
+    """The retry hook hears attempt 1 then 2, with the drawn waits of 50 ms and 100 ms."""
+    heard: list[tuple[int, float]] = []
+    policy = RetryPolicy(
+        clock=fake_clock, rng=lambda: 0.5, on_retry=lambda n, wait: heard.append((n, wait))
+    )
+    failing = Failing(fake_clock)
+    with pytest.raises(Refused):
+        await drive(fake_clock, policy.retry(failing, Refused(), retryable=is_refused))
+    assert heard == [(1, 0.05), (2, 0.1)]
+    assert policy.stops == {"attempts": 1}
+
+
+def is_refused(error: BaseException) -> bool:
+    return isinstance(error, Refused)
+
+
+async def test_why_retries_stopped_is_counted_by_reason(fake_clock: FakeClock) -> None:
+    """Two runs out of attempts, one vetoed by the breaker and one refused by the budget are
+    counted under their own names."""
+    policy = RetryPolicy(clock=fake_clock, rng=lambda: 0.0)
+    for _ in range(20):  # calls enough for four retries from the ratio, the floor untouched
+        policy.budget.deposit(fake_clock.monotonic())
+    for _ in range(2):
+        with pytest.raises(Refused):
+            await drive(
+                fake_clock, policy.retry(Failing(fake_clock), Refused(), retryable=is_refused)
+            )
+    open_breaker = CircuitOpen("the processor breaker is open", retry_after=3.0)
+    with pytest.raises(CircuitOpen) as vetoed:
+        await policy.retry(
+            Failing(fake_clock), Refused(), retryable=is_refused, veto=lambda _: open_breaker
+        )
+    assert vetoed.value is open_breaker
+    assert isinstance(vetoed.value.__cause__, Refused)
+    spent = RetryPolicy(
+        RetryConfig(budget_ratio=0.0, budget_min_per_second=0), clock=fake_clock, rng=lambda: 0.0
+    )
+    failing = Failing(fake_clock)
+    with pytest.raises(Refused):
+        await spent.retry(failing, Refused(), retryable=is_refused)
+    assert failing.times == []
+    assert policy.stops == {"attempts": 2, "breaker": 1}
+    assert spent.stops == {"budget": 1}
+
+
+async def test_a_wait_that_would_use_all_the_time_left_is_not_started(
+    fake_clock: FakeClock,
+) -> None:
+    """With exactly 2 s left and a 2 s wait drawn, no retry is made; with 2.5 s, one is."""
+    config = RetryConfig(base_delay=2.0, max_delay=2.0)
+    for budget_s, attempts in ((2.0, 0), (2.5, 1)):
+        policy = RetryPolicy(config, clock=fake_clock, rng=lambda: 1.0)
+        failing = Failing(fake_clock)
+
+        async def request(
+            policy: RetryPolicy = policy, failing: Failing = failing, budget_s: float = budget_s
+        ) -> None:
+            async with deadline_scope(budget_s, clock=fake_clock):
+                await policy.retry(failing, Refused(), retryable=is_refused)
+
+        with pytest.raises(Refused):
+            await drive(fake_clock, request())
+        assert len(failing.times) == attempts, budget_s
+        assert policy.stops == {"deadline": 1}
+
+
+async def test_an_error_that_is_not_retryable_ends_the_retries_at_once(
+    fake_clock: FakeClock,
+) -> None:
+    """A retry failing with an error the dependency does not count is raised, not retried."""
+    policy = RetryPolicy(clock=fake_clock, rng=lambda: 0.0)
+    attempts: list[float] = []
+
+    async def attempt() -> None:
+        attempts.append(fake_clock.monotonic())
+        raise LookupError("not the dependency's fault")
+
+    with pytest.raises(LookupError):
+        await drive(fake_clock, policy.retry(attempt, Refused(), retryable=is_refused))
+    assert len(attempts) == 1
+    assert policy.stops == {}

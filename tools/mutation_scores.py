@@ -3,7 +3,7 @@
 Reads what `mutmut run` left in `mutants/` (one `.meta` file per mutated source file, an exit
 code per mutant), counts each module's mutants by outcome, and lists every survivor with its
 one-line change and, when it is a known equivalent mutant, why no test can kill it
-(`EQUIVALENT` below). A survivor without a reason is a missing test.
+(`tools/equivalent_mutants.py`). A survivor without a reason is a missing test.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tools.equivalent_mutants import EQUIVALENT
+
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 OUTPUT = ROOT / "docs" / "mutation-scores.md"
@@ -22,105 +24,6 @@ TARGET = 0.90
 # mutmut's exit codes: 1 and 3 the tests failed, 0 they passed; the rest as mutmut reads them.
 KILLED = {1, 3, 24, -24, 152, 255, 36, 37}  # a failure, a timeout or a type-check catch
 SURVIVED = {0}
-
-_TASK_LOOKUP = (
-    "equivalent: the task lookup only chooses between the interpreter's task table and "
-    "`asyncio.current_task`, which return the same task (tests/test_deadline_stage.py checks "
-    "both paths agree)"
-)
-_PERF = "equivalent: a cache or shortcut recomputed each time; the outcome is the same"
-_STRICTER_CALM = (
-    "equivalent: a stricter fast-path test only sends more requests through `decide()`, which "
-    "admits them (tests/test_shed_fast_path.py checks the other direction on 20,000 states)"
-)
-_EQUAL_FLOATS = "equivalent: differs only when two measured float times are equal to the bit"
-_DEADLINE_RETRY_AFTER = (
-    "equivalent: the 504 for a spent caller budget carries no Retry-After; the value only keys "
-    "the answer cache"
-)
-_FIRST_TICK = (
-    "equivalent: the first heartbeat tick resets it (activity counts start at 0, never -1, -2 "
-    "or None)"
-)
-_SYSTEM_CLOCK = (
-    "equivalent: with the system clock the request's start time and `time.monotonic()` are the "
-    "same clock"
-)
-
-# Survivors no test can tell from the original, by mutant name, with the reason.
-EQUIVALENT: dict[str, str] = {
-    # deadline/_expiry.py
-    "hardened.deadline._expiry.xǁExpiryQueueǁ__init____mutmut_3": (
-        "equivalent: any value other than the running loop makes the first `add` adopt the loop"
-    ),
-    "hardened.deadline._expiry.xǁExpiryQueueǁ_fire__mutmut_9": _EQUAL_FLOATS,
-    # deadline/_stage.py
-    "hardened.deadline._stage.x_task_lookup__mutmut_6": _TASK_LOOKUP,
-    "hardened.deadline._stage.x_task_lookup__mutmut_10": _TASK_LOOKUP,
-    "hardened.deadline._stage.xǁDeadlineStageǁ_find_tasks__mutmut_2": _TASK_LOOKUP,
-    "hardened.deadline._stage.xǁDeadlineStageǁenter__mutmut_40": _TASK_LOOKUP,
-    "hardened.deadline._stage.xǁDeadlineStageǁ__init____mutmut_13": _TASK_LOOKUP,
-    "hardened.deadline._stage.xǁDeadlineStageǁ__init____mutmut_1": (
-        "equivalent: the stage keeps its config for readers; its own path reads the values it "
-        "copied at construction"
-    ),
-    "hardened.deadline._stage.xǁDeadlineStageǁ__init____mutmut_10": (
-        "equivalent: the queue's `timeout` is informational; each entry carries its own expiry"
-    ),
-    "hardened.deadline._stage.xǁDeadlineStageǁ__init____mutmut_11": _SYSTEM_CLOCK,
-    "hardened.deadline._stage.xǁDeadlineStageǁenter__mutmut_44": _SYSTEM_CLOCK,
-    "hardened.deadline._stage.xǁDeadlineStageǁ_route_timeouts__mutmut_8": _PERF,
-    "hardened.deadline._stage.xǁDeadlineStageǁenter__mutmut_4": _PERF,
-    "hardened.deadline._stage.xǁDeadlineStageǁexit__mutmut_5": (
-        "equivalent: clearing the handle only breaks a reference cycle for the garbage collector"
-    ),
-    # shed/_signals.py
-    "hardened.shed._signals.xǁGradient2ǁon_sample__mutmut_23": _EQUAL_FLOATS,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_11": (
-        "equivalent: with `idle_after` 0 the number of quiet ticks is ceil(0) = 0 either way"
-    ),
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_14": _FIRST_TICK,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_15": _FIRST_TICK,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_16": _FIRST_TICK,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_18": _FIRST_TICK,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_25": (
-        "equivalent: `ensure_running` sets `due` before anything reads it"
-    ),
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ__init____mutmut_31": (
-        "equivalent: the first tick's window rotation only moves the initial zeros"
-    ),
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ_idle__mutmut_7": _EQUAL_FLOATS,
-    "hardened.shed._signals.xǁQueueDelayMonitorǁ_tick__mutmut_14": (
-        "equivalent: int(now / 5) == int(now // 5) for the positive loop times"
-    ),
-    "hardened.shed._signals.xǁQueueDelayMonitorǁcurrent__mutmut_4": (
-        "equivalent: when `late` equals `last` both branches return the same value"
-    ),
-    # shed/_stage.py
-    "hardened.shed._stage.xǁShedderǁ_activity__mutmut_1": (
-        "equivalent for the heartbeat's use: any new request or refusal still changes the "
-        "value, except when finished requests and refusals grow by the same number between two "
-        "10 ms ticks, which only delays an idle pause by a tick"
-    ),
-    "hardened.shed._stage.xǁShedderǁ_answer__mutmut_4": _DEADLINE_RETRY_AFTER,
-    "hardened.shed._stage.xǁShedderǁ_answer__mutmut_10": _DEADLINE_RETRY_AFTER,
-    "hardened.shed._stage.xǁShedderǁ_answer__mutmut_11": _DEADLINE_RETRY_AFTER,
-    "hardened.shed._stage.xǁShedderǁ_answer__mutmut_12": _DEADLINE_RETRY_AFTER,
-    "hardened.shed._stage.xǁShedderǁ_calm__mutmut_6": (
-        "equivalent: in every state the other conditions of the fast path allow, the delay is "
-        "at most the target, so `decide()` admits every priority whether or not a delay episode "
-        "has begun"
-    ),
-    "hardened.shed._stage.xǁShedderǁ_calm__mutmut_8": _STRICTER_CALM,
-    "hardened.shed._stage.xǁShedderǁ_calm__mutmut_9": _STRICTER_CALM,
-    "hardened.shed._stage.xǁShedderǁ_calm__mutmut_13": _STRICTER_CALM,
-    "hardened.shed._stage.xǁShedderǁpriority_of__mutmut_4": (
-        "equivalent: with no route table `priority_for` returns the default priority anyway"
-    ),
-    "hardened.shed._stage.xǁShedderǁpriority_of__mutmut_17": (
-        "equivalent: 'LATIN-1' is another name of the same codec"
-    ),
-}
 
 
 def _mutmut() -> Path:
@@ -138,8 +41,9 @@ def _results() -> dict[str, dict[str, int | None]]:
     return by_module
 
 
-def _change(name: str) -> str:
-    """The mutated line, as `- old` / `+ new`, from `mutmut show`."""
+def _diff(name: str) -> tuple[str, str]:
+    """The mutated line before and after (`- old`, `+ new`; a removal shows two `-` lines),
+    from `mutmut show`."""
     shown = subprocess.run(
         [str(_mutmut()), "show", name],
         cwd=ROOT,
@@ -149,11 +53,16 @@ def _change(name: str) -> str:
         check=True,
     ).stdout.splitlines()
     lines = [
-        line
+        f"{line[0]} {line[1:].strip()}"
         for line in shown
         if line[:1] in "+-" and not line.startswith(("+++", "---")) and line[1:].strip()
     ]
-    return " / ".join(f"`{line[0]} {line[1:].strip()}`" for line in lines[:2])
+    return lines[0], lines[1] if len(lines) > 1 else ""
+
+
+def _reason(name: str, before: str, after: str) -> str | None:
+    """Why the survivor `name` is equivalent, when it is a known one."""
+    return EQUIVALENT.get((name.rsplit("__mutmut_", 1)[0], before, after))
 
 
 def render(by_module: dict[str, dict[str, int | None]]) -> tuple[str, bool]:
@@ -192,8 +101,10 @@ def render(by_module: dict[str, dict[str, int | None]]) -> tuple[str, bool]:
     if not survivors:
         lines.append("None.")
     for _, name in sorted(survivors):
-        reason = EQUIVALENT.get(name, "**no reason: a test is missing**")
-        lines.append(f"- `{name.rsplit('.', 1)[-1]}` ({_change(name)}): {reason}")
+        before, after = _diff(name)
+        reason = _reason(name, before, after) or "**no reason: a test is missing**"
+        change = " / ".join(f"`{line}`" for line in (before, after) if line)
+        lines.append(f"- `{name.rsplit('.', 1)[-1]}` ({change}): {reason}")
     return "\n".join(lines) + "\n", all_met
 
 

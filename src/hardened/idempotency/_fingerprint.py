@@ -23,16 +23,18 @@ def _is_json(content_type: bytes) -> bool:
 
 
 def canonical_body(body: bytes, content_type: bytes) -> bytes:
-    """The body as it is hashed: canonical JSON when it parses as JSON, else the bytes."""
+    """The body as it is hashed: canonical JSON when it parses as JSON, else the bytes (also
+    for what the canonical form cannot hold: NaN, a number past a float, nesting too deep)."""
     if not body or not _is_json(content_type):
         return body
     try:
         document = json.loads(body)
-    except ValueError:
+        canonical = json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (ValueError, RecursionError):
         return body
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return canonical.encode()
 
 
 def _parts(parts: Iterable[bytes]) -> bytes:

@@ -253,7 +253,7 @@ class IdempotencyLayer:
             raise
         finally:
             beat.stop()
-        if not capture.stored and not ticket.completed:
+        if not ticket.completed:
             await release()
 
     async def _release(self, ticket: Ticket) -> None:

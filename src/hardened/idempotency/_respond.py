@@ -44,7 +44,6 @@ class Capture:
         "_stats",
         "_store",
         "_ticket",
-        "stored",
     )
 
     def __init__(
@@ -66,18 +65,17 @@ class Capture:
         self._start: Message | None = None
         self._chunks: list[bytes] = []
         self._size = 0
-        self.stored = False
 
     async def __call__(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            if storable(message["status"]) and not self._ticket.completed:
+            if self._ticket.completed:  # completed in the handler's transaction
+                await self._send(message)
+                return
+            if storable(message["status"]):
                 self._start = message
                 return
-            if storable(message["status"]):  # completed in the handler's transaction
-                self.stored = True
-            elif not self._ticket.completed:
-                await self._release()
+            await self._release()
             await self._send(message)
             return
         if kind != "http.response.body" or self._start is None:
@@ -125,7 +123,6 @@ class Capture:
             logger.error("could not store the response for an idempotency key: %r", exc)  # noqa: TRY400
             return
         if done:
-            self.stored = True
             self._ticket.completed = True
         else:
             self._stats.lost_leases += 1

@@ -80,8 +80,9 @@ class RetryBudget:
         self.retries_total += 1
         return True
 
-    def left(self, now: float) -> float:
-        """Retries the budget would allow right now (a reader: it moves nothing)."""
+    def left(self, now: float) -> int:
+        """Retries the budget would allow right now (a reader: it moves nothing): the ratio's
+        share rounded up as `withdraw` counts it (1.4 allows a second retry), then the floor."""
         oldest = int(now) - self._size
         calls = retries = 0
         for index, stamp in enumerate(self._stamps):
@@ -91,4 +92,4 @@ class RetryBudget:
         floor = self.min_per_second
         if int(now) == self._floor_second:
             floor -= self._floor_used
-        return max(0.0, self.ratio * calls - retries) + max(0, floor)
+        return max(0, math.ceil(self.ratio * calls) - retries) + max(0, floor)

@@ -37,13 +37,12 @@ def retry_after_of(error: BaseException | None) -> float | None:
 
 
 class _Run:
-    """One retried call's stop decision, kept apart from every other call's."""
+    """One retried call's veto, kept apart from every other call's."""
 
-    __slots__ = ("stopped_by", "vetoed")
+    __slots__ = ("vetoed",)
 
     def __init__(self) -> None:
         self.vetoed: BaseException | None = None
-        self.stopped_by = ""
 
 
 class RetryPolicy:
@@ -104,7 +103,6 @@ class RetryPolicy:
         def stop(state: RetryCallState) -> bool:
             reason = self._stop_reason(state.attempt_number, state.upcoming_sleep, veto, run)
             if reason:
-                run.stopped_by = reason
                 self.stops[reason] = self.stops.get(reason, 0) + 1
                 return True
             if self._on_retry is not None:
