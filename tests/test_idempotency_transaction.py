@@ -7,6 +7,7 @@ tests/test_idempotency_postgres.py."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -145,8 +146,12 @@ async def test_an_exception_rolls_back_and_nothing_is_committed() -> None:
     assert not context.ticket.completed
 
 
-async def test_a_failing_rollback_leaves_the_original_exception() -> None:
-    """A rollback that fails too (a broken connection) does not hide why the block failed."""
+async def test_a_failing_rollback_leaves_the_original_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rollback that fails too (a broken connection) does not hide why the block failed; the
+    failure is logged at debug level, the pool's reset being what rolls back then."""
+    caplog.set_level(logging.DEBUG, logger="hardened.idempotency")
     store = _LoggingStore(fail_on="ROLLBACK")
     context = await _context(store)
 
@@ -157,6 +162,9 @@ async def test_a_failing_rollback_leaves_the_original_exception() -> None:
     with pytest.raises(KeyError):
         await fail()
     assert store.log == ["BEGIN", "ROLLBACK", "<returned>"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "rollback failed; left to the pool's reset: ConnectionError('ROLLBACK failed')"
+    ]
 
 
 async def test_a_lost_lease_raises_and_leaves_the_ticket_open() -> None:
@@ -182,3 +190,23 @@ async def test_the_held_connection_is_used_and_not_returned() -> None:
         assert transaction.connection is held
     assert store.checkouts == 0
     assert store.log == ["BEGIN", "COMMIT"]
+
+
+async def test_a_memory_store_has_no_transaction_to_commit() -> None:
+    """The memory store lends no connection, so neither `transaction()` nor `commit` works."""
+    store = MemoryIdempotencyStore()
+    asked = ClaimRequest(scope="t", key="k", fingerprint=b"f" * 32, method="POST", route="/o")
+    ticket = await store.claim(asked, lease=30.0, retention=RETENTION)
+    assert isinstance(ticket, Ticket)
+    with pytest.raises(
+        LookupError, match=r"^a memory store has no connections, hence no transaction$"
+    ):
+        await store.commit(ticket, None, retention=RETENTION, connection=object())
+    context = IdempotencyContext(ticket, store, retention=RETENTION, allowed=frozenset())
+
+    async def enter() -> None:
+        async with context.transaction():
+            pass
+
+    with pytest.raises(LookupError):
+        await enter()

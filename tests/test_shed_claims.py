@@ -70,6 +70,14 @@ async def test_the_gateways_secret_makes_a_claim_count_from_anywhere() -> None:
         stage.monitor.stop()
 
 
+async def test_without_a_priority_header_or_late_drops_there_is_no_claim_and_no_budget() -> None:
+    """Neither read is configured: no claim and no caller budget, whatever the request sent."""
+    stage = shedder(priority_header=None, drop_late=False)
+    headers = {b"x-priority": b"critical", b"x-request-timeout": b"0"}
+    assert stage.claims({"client": (INSIDE, 1)}, headers) == (None, None)
+    assert admitted(stage, exchange("/", headers, INSIDE))
+
+
 async def test_only_a_claim_is_judged_on_trust() -> None:
     """From outside the trusted networks: no claim keeps the route's priority (standard is
     served), a claim is shed first whatever it claims."""

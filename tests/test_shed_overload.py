@@ -147,13 +147,15 @@ def test_a_trusted_critical_claim_holds(repo_root: Path) -> None:
     assert attacker.count(200) / len(attacker) > victim.count(200) / len(victim)
     assert victim.count(200) < 0.9 * len(victim)
     evidence = next(g for g in by_secret["gates"] if g["name"] == "observe")["evidence"]["shed"]
-    assert evidence["priority_claims_honoured_total"] >= len(attacker)
+    answered = [status for status in attacker if status]  # 0: the client gave up first
+    assert evidence["priority_claims_honoured_total"] >= len(answered) > 0
     with run_server(APP, cwd=repo_root, env={"SHED_TRUSTED_NETWORKS": "127.0.0.0/8"}) as server:
         attacker, victim = asyncio.run(_attack(server.url, 3.0, {"x-priority": "critical"}))
         by_network = httpx.get(f"{server.admin_url}/gates").json()
     evidence = next(g for g in by_network["gates"] if g["name"] == "observe")["evidence"]["shed"]
     assert evidence["priority_header_trusted_from"] == "networks or secret"
-    assert evidence["priority_claims_honoured_total"] >= len(attacker)
+    answered = [status for status in attacker if status]
+    assert evidence["priority_claims_honoured_total"] >= len(answered) > 0
     assert victim.count(200) < 0.9 * len(victim)
 
 

@@ -583,7 +583,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         ),
     ): _DEADLINE_RETRY_AFTER,
     (
-        "hardened.shed._stage.xǁShedderǁ_calm",
+        "hardened.shed._stage.xǁShedderǁcalm",
         "- and codel.above_since is None",
         "+ and codel.above_since is not None",
     ): (
@@ -592,12 +592,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "episode has begun"
     ),
     (
-        "hardened.shed._stage.xǁShedderǁ_calm",
+        "hardened.shed._stage.xǁShedderǁcalm",
         "- and now - monitor.due <= monitor.last <= self.config.queue_delay_target",
         "+ and now - monitor.due < monitor.last <= self.config.queue_delay_target",
     ): _STRICTER_CALM,
     (
-        "hardened.shed._stage.xǁShedderǁ_calm",
+        "hardened.shed._stage.xǁShedderǁcalm",
         "- and now - monitor.due <= monitor.last <= self.config.queue_delay_target",
         "+ and now - monitor.due <= monitor.last < self.config.queue_delay_target",
     ): _STRICTER_CALM,
@@ -605,15 +605,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "hardened.shed._stage.xǁShedderǁcheck",
         (
             "- if caller_budget is None and waited <= self.config.queue_delay_target and "
-            "self._calm(now):"
+            "self.calm(now):"
         ),
         (
             "+ if caller_budget is None and waited < self.config.queue_delay_target and "
-            "self._calm(now):"
+            "self.calm(now):"
         ),
     ): _STRICTER_CALM,
     (
-        "hardened.shed._stage.xǁShedderǁenter",
+        "hardened.shed._stage.xǁShedderǁclaims",
         '- scope.get("client"), headers.get(self.trust.secret_header or b"")',
         '+ scope.get("client"), headers.get(self.trust.secret_header or b"XXXX")',
     ): (
@@ -630,4 +630,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "- priority = config.priority_for(path) if config.route_priorities else None",
         "+ priority = config.priority_for(path) if (config.route_priorities) or True else None",
     ): "equivalent: with no route table `priority_for` returns the default priority anyway",
+    # shed/_early.py
+    (
+        "hardened.shed._early.xǁEarlyRefusalǁ__call__",
+        "- if (arrived is None or now - arrived <= self._target) and self._calm(now):",
+        "+ if (arrived is None or now - arrived < self._target) and self._calm(now):",
+    ): _EQUAL_FLOATS,
 }
