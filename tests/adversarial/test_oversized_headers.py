@@ -83,7 +83,9 @@ def test_configured_header_limits_are_in_force_and_reported(parser: str, repo_ro
     """`LifecycleConfig(header_limits=...)` at 4 KiB: a 5 KB head gets 431; the gate says 4096."""
     app = "tests.apps.hostile:tight"
     with run_server(app, cwd=repo_root, args=["--http", parser]) as server:
-        small = b"".join(b"X-%d: %s\r\n" % (i, b"d" * 100) for i in range(10))
+        small = b"Connection: close\r\n" + b"".join(
+            b"X-%d: %s\r\n" % (i, b"d" * 100) for i in range(10)
+        )
         assert _send_head(server.port, small + b"\r\n", 1)[0].startswith(b"HTTP/1.1 200 ")
         big = b"".join(b"X-%d: %s\r\n" % (i, b"d" * 250) for i in range(19))
         assert _send_head(server.port, big + b"\r\n", 1)[0].startswith(b"HTTP/1.1 431 ")

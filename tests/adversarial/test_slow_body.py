@@ -5,12 +5,22 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
-from hardened.deadline import DeadlineConfig
-from hardened.testing import RunningServer
-from tests.adversarial._client import read_until_closed
+import pytest
 
-BUDGET = DeadlineConfig().default_timeout  # the service default the hostile app runs with
+from hardened.testing import RunningServer, run_server
+from tests.adversarial._client import PARSERS, read_until_closed
+from tests.apps.hostile import BRIEF_BUDGET as BUDGET
+
+
+@pytest.fixture(params=PARSERS)
+def server(request: pytest.FixtureRequest, repo_root: Path) -> Iterator[RunningServer]:
+    """The hostile app's upload route with a 2 s budget, on each parser."""
+    app = "tests.apps.hostile:brief"
+    with run_server(app, cwd=repo_root, args=["--http", request.param]) as running:
+        yield running
 
 
 def _trickle(port: int, results: dict[str, tuple[bytes, float]]) -> None:

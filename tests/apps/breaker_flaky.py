@@ -1,4 +1,5 @@
-"""A dependency with fault knobs: `POST /faults` sets the status, latency or a hang of `/work`."""
+"""A dependency with fault knobs: `POST /faults` sets the status, latency or a hang of `/work`
+(a hang lasts until it is switched off)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from hardened import Service
 
 FAULTS: dict[str, Any] = {"status": 200, "latency_s": 0.0, "hang": False}
 COUNTS = {"work": 0, "in_flight": 0, "max_in_flight": 0}
+RECOVERED = asyncio.Event()  # a hanging request waits for it: set when the hang is switched off
+RECOVERED.set()
 
 
 async def work(request: Request) -> Response:
@@ -21,7 +24,7 @@ async def work(request: Request) -> Response:
     COUNTS["max_in_flight"] = max(COUNTS["max_in_flight"], COUNTS["in_flight"])
     try:
         if FAULTS["hang"]:
-            await asyncio.Event().wait()
+            await RECOVERED.wait()
         if FAULTS["latency_s"]:
             await asyncio.sleep(FAULTS["latency_s"])
         budget = request.headers.get("x-request-timeout", "")
@@ -36,6 +39,10 @@ async def fast(request: Request) -> Response:
 
 async def faults(request: Request) -> Response:
     FAULTS.update(await request.json())
+    if FAULTS["hang"]:
+        RECOVERED.clear()
+    else:
+        RECOVERED.set()  # the hanging requests end, as when the dependency comes back
     COUNTS["max_in_flight"] = COUNTS["in_flight"]
     return JSONResponse(FAULTS)
 

@@ -45,7 +45,7 @@ stock = build("stock", endpoints=EndpointsConfig(admin_on_public_port=True))
 stuck_teardown = build(
     "stuck-teardown",
     shutdown=ShutdownConfig(
-        grace_period=8.0, drain_timeout=1.0, teardown_timeout=2.0, teardown_step_timeout=2.0
+        grace_period=5.0, drain_timeout=1.0, teardown_timeout=1.0, teardown_step_timeout=1.0
     ),
 )
 

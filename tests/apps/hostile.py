@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from hardened import Service
+from hardened.deadline import DeadlineConfig
 from hardened.lifecycle import HeaderLimits, LifecycleConfig
 from hardened.observe import SLO
 
@@ -33,4 +34,13 @@ tight = Service(
     lifecycle=LifecycleConfig(
         header_limits=HeaderLimits(max_line_bytes=1024, max_total_bytes=4096, max_fields=20)
     ),
+)
+
+# The upload route with a 2 s request budget (`tests.apps.hostile:brief`): a test that waits a
+# budget out waits 2 s, not the default 10 s.
+BRIEF_BUDGET = 2.0
+brief = Service(
+    "hostile-brief",
+    routes=[Route("/upload", upload, methods=["POST"])],
+    deadline=DeadlineConfig(default_timeout=BRIEF_BUDGET),
 )

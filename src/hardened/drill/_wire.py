@@ -105,7 +105,9 @@ def _parse(raw: bytes, seconds: float) -> Answer:
 def raw_exchange(
     base_url: str, head: bytes, chunks: tuple[bytes, ...] = (), *, timeout: float = 10.0
 ) -> Answer:
-    """Write `head` and then `chunks` on one socket, read until the server closes it.
+    """Write `head` and then `chunks` on one socket, read until the server closes it or a whole
+    response framed by Content-Length has arrived (a server keeping the connection alive is
+    not waited for).
 
     A server that answers early and closes may make a later write fail: that is an answer too.
     """
@@ -130,7 +132,21 @@ def raw_exchange(
             if not data:
                 break
             received += data
+            if _whole(received):
+                break
     return _parse(received, time.monotonic() - started)
+
+
+def _whole(raw: bytes) -> bool:
+    """Whether `raw` holds a head and all the body its Content-Length announces."""
+    head, found, body = raw.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value)
+    return False
 
 
 def cut_after(base_url: str, *, trickle: bool, limit: float, every: float = 0.25) -> float | None:
