@@ -115,11 +115,7 @@ class IdempotencyContext:
             except BaseException:
                 await _rollback(connection)
                 raise
-            response, stored = handle.response, None
-            if response is not None and storable(response.status_code):
-                stored = stored_response(
-                    response.status_code, response.raw_headers, bytes(response.body), self._allowed
-                )
+            stored = None if handle.response is None else self._replayable(handle.response)
             committed = await self._store.commit(
                 self.ticket, stored, retention=self._retention, connection=connection
             )
@@ -163,17 +159,23 @@ class IdempotencyContext:
         """Store `response` for replay inside `connection`'s open transaction, so it commits
         (or rolls back) with the handler's own writes. `IdempotencyLeaseLost` when a retry
         took the key over: raise it inside the transaction and nothing is committed."""
-        if not storable(response.status_code):
+        stored = self._replayable(response)
+        if stored is None:
             return
-        stored = stored_response(
-            response.status_code, response.raw_headers, bytes(response.body), self._allowed
-        )
         done = await self._store.complete(
             self.ticket, stored, retention=self._retention, connection=connection
         )
         if not done:
             raise IdempotencyLeaseLost("the lease passed to a retry; nothing was stored")
         self.ticket.completed = True
+
+    def _replayable(self, response: Response) -> StoredResponse | None:
+        """What of `response` is kept for replay; None when its status is not stored."""
+        if not storable(response.status_code):
+            return None
+        return stored_response(
+            response.status_code, response.raw_headers, bytes(response.body), self._allowed
+        )
 
 
 async def _rollback(connection: Any) -> None:
