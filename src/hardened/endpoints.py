@@ -240,10 +240,14 @@ class AdminApp:
                 await send_gates(scope, send, self._service)
             else:
                 await send_metrics(scope, send, self._service)
-            spent = time.monotonic() - began
-            await asyncio.sleep(min(spent * (1 / ADMIN_DUTY - 1), 2.0))
-        finally:
+        except BaseException:
             self._renders.release()
+            raise
+        # The pause belongs to the next render, not to this request: a timer gives the turn
+        # back, so the answered request's task ends now (a shutdown has nothing to cancel).
+        spent = time.monotonic() - began
+        pause = min(spent * (1 / ADMIN_DUTY - 1), 2.0)
+        asyncio.get_running_loop().call_later(pause, self._renders.release)
 
 
 async def _send_not_allowed(send: Send) -> None:

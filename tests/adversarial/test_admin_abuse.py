@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import statistics
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Message
 
-from hardened.endpoints import ADMIN_QUEUE
+from hardened import Service, endpoints
+from hardened.endpoints import ADMIN_DUTY, ADMIN_QUEUE, AdminApp
 from hardened.testing import RunningServer
+from tests.adversarial._client import serve
 
 READERS = 8
 
@@ -103,3 +110,48 @@ def test_eight_report_readers_keep_the_public_p50_within_twice_idle(
     assert set(reads) <= {200, 503}
     assert READERS <= ADMIN_QUEUE  # so none of these readers is turned away
     assert loaded <= 2 * idle + 0.001, (idle, loaded)  # 1 ms floor: timer noise on idle
+
+
+def test_sigterm_right_after_a_report_read_stops_cleanly(repo_root: Path) -> None:
+    """The pause a render leaves before the next one is not held by the answered request: a
+    SIGTERM just after a report read finds nothing to cancel (no traceback, exit 0)."""
+    for running in serve("httptools", repo_root):
+        # A rescan makes the render, and so the pause after it (9x the render), longer than
+        # the whole shutdown sequence takes.
+        answer = httpx.get(f"{running.admin_url}/gates?refresh=1", timeout=10)
+        assert answer.status_code == 200
+        running.signal(signal.SIGTERM)
+        assert running.wait(timeout=30) == 0
+        output = running.output()
+        assert "Exception in ASGI application" not in output
+        assert "Traceback" not in output
+
+
+async def test_the_pause_after_a_render_delays_the_next_render_not_the_answered_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each render seems to take 0.2 s (a stepping clock): the request returns at once, and the
+    next render waits out the pause (9 x 0.2 s) that the first one left."""
+    ticks = iter(range(1000))
+    step = 0.2
+    monkeypatch.setattr(endpoints, "time", SimpleNamespace(monotonic=lambda: next(ticks) * step))
+    admin = AdminApp(Service("admin-pause", routes=[]))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": []}
+    pause = step * (1 / ADMIN_DUTY - 1)
+    began = time.monotonic()
+    await asyncio.wait_for(admin(scope, receive, send), timeout=pause / 2)
+    assert sent[0]["status"] == 200
+    second = asyncio.ensure_future(admin(scope, receive, send))
+    await asyncio.sleep(pause / 2)
+    assert not second.done()  # the duty cycle still holds
+    await asyncio.wait_for(second, timeout=pause + 5)
+    assert time.monotonic() - began >= pause
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200]
