@@ -6,6 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MUTATE_JOBS ?= 2
+# The suite mostly waits on servers, signals and timers: four workers share two cores well.
+# PYTEST_JOBS=0 runs it in one process.
+PYTEST_JOBS ?= 4
 DRILL_APP ?= examples.payments_api.drill:app
 DRILL_PROCESSOR_PORT ?= 8011
 
@@ -19,8 +22,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) -m examples.payments_api
 
+# Two runs: everything but the `serial` tests on PYTEST_JOBS workers, then the `serial` tests
+# alone (exit status 5, "nothing selected", is no failure when PYTEST_ARGS picks a few tests).
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_JOBS) --dist load -m "not serial" $(PYTEST_ARGS); \
+	parallel=$$?; [ $$parallel -eq 5 ] && parallel=0; \
+	$(PY) -m pytest -m serial $(PYTEST_ARGS); \
+	serial=$$?; [ $$serial -eq 5 ] && serial=0; \
+	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks tools

@@ -30,6 +30,7 @@ CASES = [
 ]
 
 
+@pytest.mark.long_running
 @pytest.mark.parametrize("app", sorted({app for app, _, _ in CASES}))
 def test_the_drill_of_the_open_gate_fails_and_says_why(
     app: str, repo_root: Path, tmp_path: Path

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hardened.drill import CATALOG
 
 GOOD = "tests.apps.drill_good:app"
@@ -30,6 +32,7 @@ def drill(
     )
 
 
+@pytest.mark.long_running
 def test_every_drill_passes_on_a_good_service(repo_root: Path, tmp_path: Path) -> None:
     """All drills run against a service that closes every gate, pass, and fill the document."""
     out = tmp_path / "drill.json"

@@ -22,6 +22,7 @@ TOKEN = "drill-token-for-the-demo-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+@pytest.mark.long_running
 @pytest.mark.timeout(300)
 def test_the_demo_passes_every_drill_in_under_two_minutes(
     repo_root: Path, tmp_path: Path, postgres_url: str
@@ -82,6 +83,7 @@ async def _rows(url: str) -> dict[str, Any]:
         await connection.close()
 
 
+@pytest.mark.long_running
 def test_drill_url_on_the_running_demo_runs_the_safe_set_and_changes_nothing(
     repo_root: Path, tmp_path: Path, postgres_url: str
 ) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_drill_cli import drill
 
 
+@pytest.mark.serial
 def test_one_key_sent_twenty_times_over_two_replicas_is_one_charge(
     repo_root: Path, tmp_path: Path, postgres_url: str
 ) -> None:

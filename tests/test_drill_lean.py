@@ -59,6 +59,7 @@ def test_the_drills_run_and_pass_without_a_slow_or_a_cpu_heavy_route(
         ("unshed", "overload_shed", "none shed"),
     ],
 )
+@pytest.mark.long_running
 def test_each_drill_fails_where_its_gate_is_open(
     app: str, name: str, why: str, repo_root: Path, tmp_path: Path
 ) -> None:

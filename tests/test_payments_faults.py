@@ -23,6 +23,7 @@ def stack(postgres_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
+@pytest.mark.long_running
 def test_a_failing_processor_gets_fast_503s_and_never_a_second_charge(stack: Stack) -> None:
     """Processor failing: retries keep one key, the breaker gives fast 503s; one charge each."""
     stack.faults(error_rate=1.0, error_after_charge=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hardened.testing import free_ports, run_server
 from tests._tools import require_tool
@@ -172,6 +173,7 @@ def running_traffic(url: str) -> Iterator[Traffic]:
             thread.join(timeout=30)
 
 
+@pytest.mark.long_running
 def test_a_rolling_restart_behind_haproxy_fails_no_request(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from hardened import Service
@@ -43,6 +44,7 @@ def test_generated_rules_pass_promtool_check(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.long_running
 def test_promtool_fixtures_page_on_outage_and_stay_quiet_when_idle_or_low_traffic(
     tmp_path: Path,
 ) -> None:
@@ -157,6 +159,7 @@ def _stream(
     return samples, burns
 
 
+@pytest.mark.long_running
 def test_in_process_burn_rate_equals_promql_on_the_same_stream(tmp_path: Path) -> None:
     """Seven hours of synthetic traffic: `slo_burn_rate` in process == PromQL over the rules."""
     service = observe_slo.build(clock=FakeClock(start=0.0))

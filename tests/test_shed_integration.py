@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hardened.testing import RunningServer, run_server
 
@@ -40,6 +41,7 @@ def _success(results: list[tuple[str, httpx.Response]], priority: str) -> float:
     return sum(1 for r in mine if r.status_code == 200) / len(mine)
 
 
+@pytest.mark.long_running
 def test_overload_is_shed_with_retry_after_and_critical_survives(repo_root: Path) -> None:
     """At several times capacity: 503s with Retry-After 1-5 s, critical keeps succeeding."""
     with run_server(APP, cwd=repo_root) as server:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hardened.shutdown import WATCHDOG_EXIT_CODE
 from hardened.testing import run_server
@@ -119,6 +120,7 @@ def test_second_signal_skips_the_delay_and_forces_the_drain(repo_root: Path) -> 
     assert (cut.headers["retry-after"], cut.headers["connection"]) == ("1", "close")
 
 
+@pytest.mark.long_running
 def test_stubborn_handler_and_hanging_teardown_are_bounded_and_the_watchdog_fires(
     repo_root: Path, tmp_path: Path
 ) -> None:

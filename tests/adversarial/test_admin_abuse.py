@@ -82,6 +82,7 @@ def _p50(url: str, count: int) -> float:
     return statistics.median(times)
 
 
+@pytest.mark.serial
 def test_eight_report_readers_keep_the_public_p50_within_twice_idle(
     server: RunningServer,
 ) -> None:
