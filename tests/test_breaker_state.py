@@ -54,6 +54,21 @@ def test_opens_at_the_failure_rate_threshold_not_below(fake_clock: FakeClock) ->
     assert state_of(b2) is BreakerState.OPEN
 
 
+def test_a_success_that_fills_the_window_at_the_threshold_opens_it(fake_clock: FakeClock) -> None:
+    """10 failures, then 10 successes: the 20th call, a success, brings the window to min_calls
+    at a 50 % failure rate, and the breaker opens then (not at the next failure)."""
+    b = breaker(fake_clock)
+    for failed in [True] * 10 + [False] * 9:
+        b.record(b.acquire(), failure=failed, slow=False, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.CLOSED
+    b.record(b.acquire(), failure=False, slow=False, now=fake_clock.monotonic())
+    assert state_of(b) is BreakerState.OPEN
+    b2 = breaker(fake_clock)
+    for failed in [True] * 9 + [False] * 11:  # 45 %: a success never lifts it to the threshold
+        b2.record(b2.acquire(), failure=failed, slow=False, now=fake_clock.monotonic())
+    assert state_of(b2) is BreakerState.CLOSED
+
+
 def test_failures_older_than_the_window_do_not_count(fake_clock: FakeClock) -> None:
     """Failures that slid out of the 10 s window do not add to the rate."""
     b = breaker(fake_clock)

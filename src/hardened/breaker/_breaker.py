@@ -138,13 +138,14 @@ class CircuitBreaker:
         if state is _CLOSED:
             window = self.window
             window.add(now, failure=failure, slow=slow)
-            if (failure or slow) and window.calls >= self.config.min_calls:
-                config = self.config
-                if (
-                    window.failures >= config.failure_rate * window.calls
-                    or window.slow >= config.slow_rate * window.calls
-                ):
-                    self._trip(now)
+            # Checked after a success too: the call that fills the window to min_calls may be
+            # one, with the rate already at the threshold.
+            config = self.config
+            if window.calls >= config.min_calls and (
+                window.failures >= config.failure_rate * window.calls
+                or window.slow >= config.slow_rate * window.calls
+            ):
+                self._trip(now)
         elif state is _HALF_OPEN:
             if failure or slow:
                 self._trip(now)
