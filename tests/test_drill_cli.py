@@ -74,3 +74,18 @@ def test_a_service_that_cannot_start_exits_3(repo_root: Path) -> None:
     assert done.returncode == 3, done.stdout + done.stderr
     assert "could not start" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_requests_refused_on_arrival_are_sent_again_before_the_sigterm(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """Two of the in-flight drill's requests are refused on arrival (503, as a busy shedder
+    would): they are no requests in flight, so they go again, the signal waits for all four,
+    and the drill passes; the refusals are counted apart."""
+    out = tmp_path / "drill.json"
+    app = "tests.apps.drill_good:busy_at_first"
+    done = drill(repo_root, app, "--only", "sigterm_in_flight", "--json", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (row,) = json.loads(out.read_text())["drills"]
+    assert row["measured"]["served"] == 4
+    assert row["measured"]["refused_on_arrival_and_resent"] == 2

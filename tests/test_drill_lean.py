@@ -55,7 +55,7 @@ def test_the_drills_run_and_pass_without_a_slow_or_a_cpu_heavy_route(
     ("app", "name", "why"),
     [
         ("no_deadline", "tiny_budget", "not 504"),
-        ("short_drain", "sigterm_in_flight", "in-flight requests cut"),
+        ("short_drain", "sigterm_in_flight", "503 shutdown-interrupted"),
         ("unshed", "overload_shed", "none shed"),
     ],
 )

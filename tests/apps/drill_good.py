@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from hardened import Service
+from hardened import LoadShed, Service
 from hardened.breaker import BreakerConfig, BulkheadConfig
 from hardened.deadline import DeadlineConfig
 from hardened.drill import DrillConfig, DrillHooks, DrillRequest
@@ -63,7 +64,27 @@ async def answer() -> str:
     return "echoed"
 
 
-def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Service:
+def refusing_first(count: int) -> Callable[[Request], Awaitable[Response]]:
+    """`slow`, but its first `count` requests are refused on arrival, as a busy shedder would."""
+    refused = 0
+
+    async def endpoint(request: Request) -> Response:
+        nonlocal refused
+        if refused < count:
+            refused += 1
+            raise LoadShed("refused on arrival", retry_after=1)
+        return await slow(request)
+
+    return endpoint
+
+
+def build(
+    name: str,
+    *,
+    echo: DependencyConfig = ECHO,
+    slow_endpoint: Callable[[Request], Awaitable[Response]] = slow,
+    **options: Any,
+) -> Service:
     """The drill-ready service; `options` replace its `Service` settings."""
     dependency = Dependency("echo", echo)
 
@@ -91,7 +112,7 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
         **options,
     }
     routes = [
-        Route("/slow", slow),
+        Route("/slow", slow_endpoint),
         Route("/upload", upload, methods=["POST"]),
         Route("/outbound", outbound),
         Route("/work", work),
@@ -101,3 +122,6 @@ def build(name: str, *, echo: DependencyConfig = ECHO, **options: Any) -> Servic
 
 
 app = build("drill-good")
+
+# Its first two slow requests are refused on arrival: the in-flight drill sends them again.
+busy_at_first = build("drill-busy-at-first", slow_endpoint=refusing_first(2))
