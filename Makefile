@@ -22,14 +22,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) -m examples.payments_api
 
-# Two runs: everything but the `serial` tests on PYTEST_JOBS workers, then the `serial` tests
-# alone (exit status 5, "nothing selected", is no failure when PYTEST_ARGS picks a few tests).
+# Two runs: the `serial` tests alone on a quiet machine first, then everything else on
+# PYTEST_JOBS workers (exit status 5, "nothing selected", is no failure when PYTEST_ARGS picks a
+# few tests).
 test: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_JOBS) --dist load -m "not serial" $(PYTEST_ARGS); \
-	parallel=$$?; [ $$parallel -eq 5 ] && parallel=0; \
 	$(PY) -m pytest -m serial $(PYTEST_ARGS); \
 	serial=$$?; [ $$serial -eq 5 ] && serial=0; \
-	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
+	$(PY) -m pytest -n $(PYTEST_JOBS) --dist load -m "not serial" $(PYTEST_ARGS); \
+	parallel=$$?; [ $$parallel -eq 5 ] && parallel=0; \
+	[ $$serial -eq 0 ] && [ $$parallel -eq 0 ]
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks tools
