@@ -707,6 +707,26 @@ async def test_a_transaction_route_hands_the_handler_the_claims_connection() -> 
 
 
 @on_virtual_time
+async def test_a_transaction_route_gives_the_connection_back_when_it_answers_itself() -> None:
+    """transaction=True: a replay, a 422 and a claim the store could not make each return the
+    connection lent for the claim once the answer is out."""
+    store = Store(connections=True)
+    service, _, seen = build(store)
+    async with client(service) as http:
+        first = await http.post("/transaction", content=b"x", headers=keyed("t"))
+        replayed = await http.post("/transaction", content=b"x", headers=keyed("t"))
+        reused = await http.post("/transaction", content=b"y", headers=keyed("t"))
+        store.fail = "claim"
+        unavailable = await http.post("/transaction", content=b"x", headers=keyed("u"))
+    assert [first.status_code, replayed.status_code, reused.status_code] == [201, 201, 422]
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert unavailable.status_code == 503
+    assert len(seen.connections) == 1
+    assert len(store.opened) == 4
+    assert store.closed == store.opened
+
+
+@on_virtual_time
 async def test_a_non_storable_answer_frees_the_key_before_the_handler_returns() -> None:
     """A 503 releases the key as it starts: a retry made while the handler's background work
     still runs is executed, not told 409."""
