@@ -77,6 +77,7 @@ class Store(MemoryIdempotencyStore):
         self.opened: list[Connection] = []
         self.closed: list[Connection] = []
         self.given: list[tuple[str, Any]] = []
+        self.ended_with: list[BaseException] = []
         self.release_budgets: list[float | None] = []
 
     def _write(self, operation: str, connection: Any) -> None:
@@ -93,6 +94,9 @@ class Store(MemoryIdempotencyStore):
         self.opened.append(lent)
         try:
             yield lent
+        except BaseException as exc:  # what `async with` tells a source when its block failed
+            self.ended_with.append(exc)
+            raise
         finally:
             self.closed.append(lent)
 
@@ -206,6 +210,11 @@ def build(
         seen.runs.append("boom")
         raise RuntimeError("the handler failed")
 
+    @idempotent(transaction=True)
+    async def boom_in_transaction(request: Request) -> Response:
+        seen.runs.append("boom-in-transaction")
+        raise RuntimeError("the handler failed")
+
     @idempotent()
     async def unavailable(request: Request) -> Response:
         seen.runs.append("unavailable")
@@ -250,6 +259,7 @@ def build(
         "/pay": pay,
         "/busy": busy,
         "/boom": boom,
+        "/transaction-boom": boom_in_transaction,
         "/unavailable": unavailable,
         "/slow": slow,
         "/overtaken": overtaken,
@@ -724,6 +734,24 @@ async def test_a_transaction_route_gives_the_connection_back_when_it_answers_its
     assert len(seen.connections) == 1
     assert len(store.opened) == 4
     assert store.closed == store.opened
+
+
+@on_virtual_time
+async def test_a_transaction_route_whose_handler_raises_returns_the_connection_told_why() -> None:
+    """transaction=True and a handler that raises: the key is released, the lent connection
+    goes back told of the handler's exception (as `async with` tells it), and it goes on."""
+    store = Store(connections=True)
+    service, _, seen = build(store)
+    async with client(service) as http:
+        with pytest.raises(RuntimeError, match="the handler failed"):
+            await http.post("/transaction-boom", content=b"x", headers=keyed())
+    [lent] = store.opened
+    assert store.closed == [lent]
+    [error] = store.ended_with
+    assert isinstance(error, RuntimeError)
+    assert str(error) == "the handler failed"
+    assert [op for op, _ in store.given] == ["claim", "release"]
+    assert seen.runs == ["boom-in-transaction"]
 
 
 @on_virtual_time
