@@ -38,6 +38,8 @@ def test_fingerprints_and_derived_keys_never_change_between_releases() -> None:
         derive_key("tenant-a", "pay-1", "charge")
         == "7b34a9ac1a69ccc8cdecd5245a19f7cfe0355fb0436e58ea3dda165f148df72e"
     )
+    bare = print_of(route="/orders", path_params={}, query_string=b"")  # nothing to sort
+    assert bare.hex() == "7f25391ef534abc5de54e7f531e6b14f1261f30fbced4a8ac5fdf541de7ad081"
 
 
 def test_a_secret_keys_the_fingerprint() -> None:

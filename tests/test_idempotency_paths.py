@@ -77,6 +77,7 @@ class Store(MemoryIdempotencyStore):
         self.opened: list[Connection] = []
         self.closed: list[Connection] = []
         self.given: list[tuple[str, Any]] = []
+        self.ended_with: list[BaseException] = []
         self.release_budgets: list[float | None] = []
 
     def _write(self, operation: str, connection: Any) -> None:
@@ -93,6 +94,9 @@ class Store(MemoryIdempotencyStore):
         self.opened.append(lent)
         try:
             yield lent
+        except BaseException as exc:  # what `async with` tells a source when its block failed
+            self.ended_with.append(exc)
+            raise
         finally:
             self.closed.append(lent)
 
@@ -206,6 +210,11 @@ def build(
         seen.runs.append("boom")
         raise RuntimeError("the handler failed")
 
+    @idempotent(transaction=True)
+    async def boom_in_transaction(request: Request) -> Response:
+        seen.runs.append("boom-in-transaction")
+        raise RuntimeError("the handler failed")
+
     @idempotent()
     async def unavailable(request: Request) -> Response:
         seen.runs.append("unavailable")
@@ -250,6 +259,7 @@ def build(
         "/pay": pay,
         "/busy": busy,
         "/boom": boom,
+        "/transaction-boom": boom_in_transaction,
         "/unavailable": unavailable,
         "/slow": slow,
         "/overtaken": overtaken,
@@ -704,6 +714,44 @@ async def test_a_transaction_route_hands_the_handler_the_claims_connection() -> 
         ("complete", second),
     ]
     assert store.closed == [first, second]
+
+
+@on_virtual_time
+async def test_a_transaction_route_gives_the_connection_back_when_it_answers_itself() -> None:
+    """transaction=True: a replay, a 422 and a claim the store could not make each return the
+    connection lent for the claim once the answer is out."""
+    store = Store(connections=True)
+    service, _, seen = build(store)
+    async with client(service) as http:
+        first = await http.post("/transaction", content=b"x", headers=keyed("t"))
+        replayed = await http.post("/transaction", content=b"x", headers=keyed("t"))
+        reused = await http.post("/transaction", content=b"y", headers=keyed("t"))
+        store.fail = "claim"
+        unavailable = await http.post("/transaction", content=b"x", headers=keyed("u"))
+    assert [first.status_code, replayed.status_code, reused.status_code] == [201, 201, 422]
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert unavailable.status_code == 503
+    assert len(seen.connections) == 1
+    assert len(store.opened) == 4
+    assert store.closed == store.opened
+
+
+@on_virtual_time
+async def test_a_transaction_route_whose_handler_raises_returns_the_connection_told_why() -> None:
+    """transaction=True and a handler that raises: the key is released, the lent connection
+    goes back told of the handler's exception (as `async with` tells it), and it goes on."""
+    store = Store(connections=True)
+    service, _, seen = build(store)
+    async with client(service) as http:
+        with pytest.raises(RuntimeError, match="the handler failed"):
+            await http.post("/transaction-boom", content=b"x", headers=keyed())
+    [lent] = store.opened
+    assert store.closed == [lent]
+    [error] = store.ended_with
+    assert isinstance(error, RuntimeError)
+    assert str(error) == "the handler failed"
+    assert [op for op, _ in store.given] == ["claim", "release"]
+    assert seen.runs == ["boom-in-transaction"]
 
 
 @on_virtual_time

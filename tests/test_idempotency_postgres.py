@@ -30,7 +30,7 @@ from hardened.idempotency import (
     Ticket,
     idempotent,
 )
-from hardened.idempotency._sql import MIGRATIONS, Statements
+from hardened.idempotency._sql import MIGRATIONS, Statements, new_token
 from tests.apps.idempotency_memory import build, tenant_of
 
 RESPONSE = StoredResponse(201, (("location", "/orders/1"),), b'{"order":1}')
@@ -290,6 +290,25 @@ def test_the_commit_message_carries_only_numbers_a_uuid_and_hex() -> None:
         statements.complete_and_commit(
             id=7, token=token, status=201, headers="[]", body=b"", retention=float("inf")
         )
+
+
+def test_a_lease_token_is_a_uuid_and_only_a_uuid_reaches_the_commit_message() -> None:
+    """The store's tokens are written as they are; any other value is parsed as a UUID first."""
+    statements = Statements("keys")
+    token = new_token()
+    assert str(uuid.UUID(token)) == token
+    assert new_token() != token
+
+    def message(value: object) -> str:
+        return statements.complete_and_commit(
+            id=7, token=value, status=201, headers="[]", body=b"", retention=60.0
+        )
+
+    assert f"'{token}'" in message(token)
+    assert f"'{token}'" in message(token.upper())
+    for hostile in (token + "'); DROP TABLE keys; --", "x", token[:-1]):
+        with pytest.raises(ValueError, match="hexadecimal UUID"):
+            message(hostile)
 
 
 async def test_a_memory_store_has_no_transaction_to_offer() -> None:

@@ -48,6 +48,7 @@ class _LoggingStore(MemoryIdempotencyStore):
         super().__init__()
         self.log: list[str] = []
         self.commits: list[tuple[StoredResponse | None, float]] = []
+        self.tickets: list[Ticket] = []
         self.lease_held = lease_held
         self.fail_on = fail_on
         self.checkouts = 0
@@ -72,6 +73,7 @@ class _LoggingStore(MemoryIdempotencyStore):
         connection: Any,
     ) -> bool:
         self.commits.append((response, retention))
+        self.tickets.append(ticket)
         await connection.execute("COMMIT" if self.lease_held else "ROLLBACK")
         return self.lease_held
 
@@ -102,6 +104,7 @@ async def test_a_named_response_is_handed_to_the_commit_and_completes_the_ticket
     assert store.commits == [
         (StoredResponse(201, (("location", "/orders/1"),), b'{"order":1}'), RETENTION)
     ]
+    assert store.tickets == [context.ticket]
     assert context.ticket.completed
 
 
@@ -176,8 +179,9 @@ async def test_a_lost_lease_raises_and_leaves_the_ticket_open() -> None:
         async with context.transaction() as transaction:
             transaction.store_on_commit(JSONResponse({}, status_code=201))
 
-    with pytest.raises(IdempotencyLeaseLost):
+    with pytest.raises(IdempotencyLeaseLost) as raised:
         await write()
+    assert str(raised.value) == "the lease passed to a retry; nothing was committed"
     assert not context.ticket.completed
 
 

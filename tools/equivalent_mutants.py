@@ -60,6 +60,10 @@ _FLOOR_SECOND = (
     "it was last reset in, where it starts at 0 (second -1 never comes; second 1 finds 0)"
 )
 _CODEC = "equivalent: another name of the same codec"
+_NO_QUERY = (
+    "equivalent: a scope without `query_string` then gives None, which the fingerprint reads "
+    "as no query, as it does b''"
+)
 _NO_MORE_BODY = (
     "equivalent: an absent `more_body` reads as None, which is false like the default False"
 )
@@ -255,18 +259,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     # idempotency/_context.py
     (
         "hardened.idempotency._context.x_stored_response",
-        '- if name.decode("latin-1").lower() in allowed',
-        '+ if name.decode("LATIN-1").lower() in allowed',
+        '- name = raw_name.decode("latin-1").lower()',
+        '+ name = raw_name.decode("LATIN-1").lower()',
     ): _CODEC,
     (
         "hardened.idempotency._context.x_stored_response",
-        '- (name.decode("latin-1").lower(), value.decode("latin-1"))',
-        '+ (name.decode("LATIN-1").lower(), value.decode("latin-1"))',
-    ): _CODEC,
-    (
-        "hardened.idempotency._context.x_stored_response",
-        '- (name.decode("latin-1").lower(), value.decode("latin-1"))',
-        '+ (name.decode("latin-1").lower(), value.decode("LATIN-1"))',
+        '- headers.append((name, value.decode("latin-1")))',
+        '+ headers.append((name, value.decode("LATIN-1")))',
     ): _CODEC,
     # idempotency/_fingerprint.py
     (
@@ -281,23 +280,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): ("equivalent: only the part before the first `;` is read, however often the rest is split"),
     (
         "hardened.idempotency._fingerprint.x__parts",
-        '- return b"".join(len(part).to_bytes(8, "big") + part for part in parts)',
-        '+ return b"".join(len(part).to_bytes(8, ) + part for part in parts)',
+        '- return b"".join([len(part).to_bytes(8, "big") + part for part in parts])',
+        '+ return b"".join([len(part).to_bytes(8, ) + part for part in parts])',
     ): "equivalent: big-endian is the default byte order of `int.to_bytes` (Python 3.11+)",
     (
-        "hardened.idempotency._fingerprint.x_canonical_body",
-        '- document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False',
-        '+ document, sort_keys=True, separators=(",", ":"), ensure_ascii=None, allow_nan=False',
-    ): "equivalent: `json.dumps` reads `ensure_ascii=None` as false, like False",
-    (
-        "hardened.idempotency._fingerprint.x_canonical_body",
-        '- document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False',
-        '+ document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=None',
-    ): "equivalent: `json.dumps` reads `allow_nan=None` as false, like False",
-    (
         "hardened.idempotency._fingerprint.x_fingerprint",
-        '- query = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))',
-        '+ query = sorted(parse_qsl(query_string.decode("LATIN-1"), keep_blank_values=True))',
+        '- pairs = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))',
+        '+ pairs = sorted(parse_qsl(query_string.decode("LATIN-1"), keep_blank_values=True))',
     ): _CODEC,
     # idempotency/_key.py
     (
@@ -316,6 +305,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         '- if not message.get("more_body", False):',
         '+ if not message.get("more_body", ):',
     ): _NO_MORE_BODY,
+    (
+        "hardened.idempotency._layer.xǁIdempotencyLayerǁ_admit",
+        '- query_string=scope.get("query_string", b""),',
+        '+ query_string=scope.get("query_string", None),',
+    ): _NO_QUERY,
+    (
+        "hardened.idempotency._layer.xǁIdempotencyLayerǁ_admit",
+        '- query_string=scope.get("query_string", b""),',
+        '+ query_string=scope.get("query_string", ),',
+    ): _NO_QUERY,
     (
         "hardened.idempotency._layer.xǁIdempotencyLayerǁ_admit",
         '- content_type = next((v for n, v in scope["headers"] if n == b"content-type"), b"")',
@@ -379,6 +378,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "- await send_error(scope, receive, send, error)",
         "+ await send_error(scope, None, send, error)",
     ): "equivalent: `send_error` uses neither the scope nor `receive`",
+    (
+        "hardened.idempotency._layer.xǁIdempotencyLayerǁwrap",
+        "- await held[0].__aexit__(type(exc), exc, exc.__traceback__)",
+        "+ await held[0].__aexit__(type(exc), exc, None)",
+    ): (
+        "equivalent: the connection's context manager is still handed the exception object "
+        "itself, which keeps its own traceback, and the layer re-raises that same object"
+    ),
     # idempotency/_respond.py
     (
         "hardened.idempotency._respond.x_replay",

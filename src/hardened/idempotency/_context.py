@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -40,12 +42,12 @@ def stored_response(
     status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes, allowed: frozenset[str]
 ) -> StoredResponse:
     """The replayable part of a response: its status, allowlisted headers and body."""
-    headers = tuple(
-        (name.decode("latin-1").lower(), value.decode("latin-1"))
-        for name, value in raw_headers
-        if name.decode("latin-1").lower() in allowed
-    )
-    return StoredResponse(status, headers, body)
+    headers = []
+    for raw_name, value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name in allowed:
+            headers.append((name, value.decode("latin-1")))
+    return StoredResponse(status, tuple(headers), body)
 
 
 class CompletingTransaction:
@@ -98,8 +100,7 @@ class IdempotencyContext:
         async with manager as connection:
             yield connection
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[CompletingTransaction]:
+    def transaction(self) -> AbstractAsyncContextManager[CompletingTransaction]:
         """A transaction on `connection()` that stores the response named with
         `store_on_commit` in the same round trip as its COMMIT: the handler's writes and the
         replayable answer commit together, and the completion costs no round trip of its own.
@@ -107,22 +108,25 @@ class IdempotencyContext:
         a lease lost to a retry rolls it back and raises `IdempotencyLeaseLost`. Inside the
         block the connection is already in a transaction: asyncpg refuses a nested
         `connection.transaction()` there, so use savepoints if needed."""
-        async with self.connection() as connection:
-            await connection.execute("BEGIN")
-            handle = CompletingTransaction(connection)
-            try:
-                yield handle
-            except BaseException:
-                await _rollback(connection)
-                raise
-            stored = None if handle.response is None else self._replayable(handle.response)
-            committed = await self._store.commit(
-                self.ticket, stored, retention=self._retention, connection=connection
-            )
-            if not committed:
-                raise IdempotencyLeaseLost("the lease passed to a retry; nothing was committed")
-            if stored is not None:
-                self.ticket.completed = True
+        if self._held is not None:
+            return _Completing(self, self._held)
+        return self._checked_out_transaction()
+
+    @contextlib.asynccontextmanager
+    async def _checked_out_transaction(self) -> AsyncIterator[CompletingTransaction]:
+        async with self.connection() as connection, _Completing(self, connection) as handle:
+            yield handle
+
+    async def _commit(self, handle: CompletingTransaction) -> None:
+        """COMMIT the handle's transaction, with the response it names stored for replay."""
+        stored = None if handle.response is None else self._replayable(handle.response)
+        committed = await self._store.commit(
+            self.ticket, stored, retention=self._retention, connection=handle.connection
+        )
+        if not committed:
+            raise IdempotencyLeaseLost("the lease passed to a retry; nothing was committed")
+        if stored is not None:
+            self.ticket.completed = True
 
     @property
     def key(self) -> str:
@@ -185,6 +189,32 @@ async def _rollback(connection: Any) -> None:
         await connection.execute("ROLLBACK")
     except Exception as exc:
         logger.debug("rollback failed; left to the pool's reset: %r", exc)
+
+
+class _Completing:
+    """The block of `IdempotencyContext.transaction()` on a connection already in hand: BEGIN
+    on entry, the completing COMMIT on a clean exit, ROLLBACK when the block raises."""
+
+    __slots__ = ("_context", "_handle")
+
+    def __init__(self, context: IdempotencyContext, connection: Any) -> None:
+        self._context = context
+        self._handle = CompletingTransaction(connection)
+
+    async def __aenter__(self) -> CompletingTransaction:
+        await self._handle.connection.execute("BEGIN")
+        return self._handle
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            await _rollback(self._handle.connection)
+            return
+        await self._context._commit(self._handle)
 
 
 def idempotency_context(connection: HTTPConnection) -> IdempotencyContext | None:

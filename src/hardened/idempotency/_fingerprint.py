@@ -16,6 +16,11 @@ from urllib.parse import parse_qsl
 
 __all__ = ["canonical_body", "derive_key", "fingerprint"]
 
+# Built once: `json.dumps` with these options would build an encoder on every call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def _is_json(content_type: bytes) -> bool:
     kind = content_type.split(b";", 1)[0].strip().lower()
@@ -28,17 +33,14 @@ def canonical_body(body: bytes, content_type: bytes) -> bytes:
     if not body or not _is_json(content_type):
         return body
     try:
-        document = json.loads(body)
-        canonical = json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        canonical = _CANONICAL.encode(json.loads(body))
     except (ValueError, RecursionError):
         return body
     return canonical.encode()
 
 
 def _parts(parts: Iterable[bytes]) -> bytes:
-    return b"".join(len(part).to_bytes(8, "big") + part for part in parts)
+    return b"".join([len(part).to_bytes(8, "big") + part for part in parts])
 
 
 def fingerprint(
@@ -52,15 +54,15 @@ def fingerprint(
     secret: bytes | None = None,
 ) -> bytes:
     """The 32-byte digest that tells two requests sent with one key apart."""
-    query = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    params = b""  # no parameters, no query: nothing to sort or parse
+    if path_params:
+        params = _parts([f"{k}={v}".encode() for k, v in sorted(path_params.items())])
+    query = b""
+    if query_string:
+        pairs = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        query = _parts([f"{k}={v}".encode() for k, v in pairs])
     data = _parts(
-        [
-            method.encode(),
-            route.encode(),
-            _parts(k.encode() + b"=" + v.encode() for k, v in sorted(path_params.items())),
-            _parts(k.encode() + b"=" + v.encode() for k, v in query),
-            canonical_body(body, content_type),
-        ]
+        [method.encode(), route.encode(), params, query, canonical_body(body, content_type)]
     )
     if secret is not None:
         return hmac.new(secret, data, hashlib.sha256).digest()

@@ -10,11 +10,11 @@ so a crash after the completion still leaves the client a replay.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple
 
 from starlette.requests import HTTPConnection
@@ -104,16 +104,23 @@ class IdempotencyLayer:
             if not isinstance(policy, Protected):
                 await app(scope, receive, send)
                 return
-            async with contextlib.AsyncExitStack() as held:
+            held: list[AbstractAsyncContextManager[Any]] = []  # the transaction mode's checkout
+            try:
                 try:
                     admitted = await self._admit(policy, scope, receive, send, held)
                 except HardenedError as error:
                     await send_error(scope, receive, send, error)
-                    return
-                if admitted is _PASS:
-                    await app(scope, receive, send)
-                elif isinstance(admitted, _Claimed):
-                    await self._execute(app, admitted, scope, receive, send)
+                else:
+                    if admitted is _PASS:
+                        await app(scope, receive, send)
+                    elif isinstance(admitted, _Claimed):
+                        await self._execute(app, admitted, scope, receive, send)
+            except BaseException as exc:
+                if held:
+                    await held[0].__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            if held:
+                await held[0].__aexit__(None, None, None)
 
         return layer
 
@@ -131,7 +138,7 @@ class IdempotencyLayer:
 
     async def _principal(self, scope: Scope) -> str | None:
         principal = self.scope_of(HTTPConnection(scope))
-        if inspect.isawaitable(principal):
+        if not isinstance(principal, str) and inspect.isawaitable(principal):
             principal = await principal
         return principal or None
 
@@ -141,11 +148,12 @@ class IdempotencyLayer:
         scope: Scope,
         receive: Receive,
         send: Send,
-        held: contextlib.AsyncExitStack,
+        held: list[AbstractAsyncContextManager[Any]],
     ) -> _Claimed | object | None:
         """The claimed ticket, the body read and the connection held for the handler; `_PASS`
         to run the app untouched; None when answered here (a replay, a disconnect). Refusals
-        raise their `HardenedError`. A transaction-mode connection stays in `held`."""
+        raise their `HardenedError`. A transaction-mode checkout is put in `held`, for the
+        caller to end once the request is answered."""
         config, stats = self.config, self.stats
         try:
             key = read_key(scope["headers"], config.header_name)
@@ -185,7 +193,8 @@ class IdempotencyLayer:
         try:
             manager = self.store.connection() if policy.transaction else None
             if manager is not None:
-                connection = await held.enter_async_context(manager)
+                connection = await manager.__aenter__()
+                held.append(manager)
             outcome = await self.store.claim(
                 claim, lease=config.lease, retention=config.retention, connection=connection
             )

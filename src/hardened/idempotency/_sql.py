@@ -10,9 +10,11 @@ write is fenced by the claim's lease token.
 from __future__ import annotations
 
 import math
+import os
+import re
 import uuid
 
-__all__ = ["LEASE_LOST", "MIGRATIONS", "Statements"]
+__all__ = ["LEASE_LOST", "MIGRATIONS", "Statements", "new_token"]
 
 # The SQLSTATE the completion function raises when the lease token no longer holds the key
 # (a class of its own: no PostgreSQL error uses "HD").
@@ -81,6 +83,23 @@ ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version
 """
 
 _SECONDS = "* interval '1 second'"
+
+
+_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def new_token() -> str:
+    """A lease token: 128 random bits in the text form of a UUID (bound as `uuid`)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid_literal(token: object) -> str:
+    """`token` written as a UUID: a token of `new_token()` is used as it is, anything else is
+    parsed, so only a UUID can reach the literal."""
+    if isinstance(token, str) and _TOKEN.fullmatch(token):
+        return token
+    return str(uuid.UUID(str(token)))
 
 
 class Statements:
@@ -167,7 +186,7 @@ FROM {t} WHERE state = 'in_progress'
 """
 
     def complete_and_commit(
-        self, *, id: int, token: uuid.UUID, status: int, headers: str, body: bytes, retention: float
+        self, *, id: int, token: object, status: int, headers: str, body: bytes, retention: float
     ) -> str:
         """The fenced completion and the COMMIT of the open transaction as one simple-protocol
         message (one round trip; a simple query takes no bound parameters). Every value is
@@ -176,7 +195,7 @@ FROM {t} WHERE state = 'in_progress'
         if not math.isfinite(retention):
             raise ValueError(f"retention must be finite, not {retention}")
         return (
-            f"SELECT {self._complete_function}({int(id)}, '{uuid.UUID(str(token))}', "
+            f"SELECT {self._complete_function}({int(id)}, '{_uuid_literal(token)}', "
             f"{int(status)}, convert_from(decode('{headers.encode().hex()}', 'hex'), 'UTF8'), "
             f"decode('{body.hex()}', 'hex'), {float(retention)!r}); COMMIT"
         )

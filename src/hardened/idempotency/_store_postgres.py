@@ -9,12 +9,11 @@ under a transaction-scoped advisory lock, so replicas starting together migrate 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any, Protocol
 
 from hardened.deadline import remaining
@@ -136,29 +135,18 @@ class PostgresIdempotencyStore:
                 raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
             raise
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
+    def connection(self) -> _Checkout:
         """A connection from the pool for a block, its checkout bounded like a round trip (the
         transaction mode holds one per request: the claim and the handler's transaction)."""
-        async with contextlib.AsyncExitStack() as stack:
-            seconds, by_budget = self._bound()
-            try:
-                async with asyncio.timeout(seconds):
-                    held = await stack.enter_async_context(self._source().acquire())
-            except TimeoutError as exc:
-                if by_budget:
-                    raise DeadlineExceeded("the budget ran out waiting for a connection") from exc
-                raise
-            yield held
+        return _Checkout(self)
 
     async def _fetchrow(self, query: str, *args: object, connection: Any = None) -> Any:
         seconds, by_budget = self._bound()
         try:
-            async with asyncio.timeout(seconds):
-                if connection is not None:
-                    return await connection.fetchrow(query, *args)
-                async with self._source().acquire() as conn:
-                    return await conn.fetchrow(query, *args)
+            if connection is not None:  # the connection's own timer: no task-level timeout
+                return await connection.fetchrow(query, *args, timeout=seconds)
+            async with asyncio.timeout(seconds), self._source().acquire() as conn:
+                return await conn.fetchrow(query, *args)
         except TimeoutError as exc:
             if by_budget:
                 raise DeadlineExceeded("the budget ran out in the idempotency store") from exc
@@ -170,7 +158,7 @@ class PostgresIdempotencyStore:
         """One atomic statement claims the key or returns the row that refused it (on
         `connection` when given, outside any transaction: the claim commits at once)."""
         for _ in range(_CLAIM_TRIES):
-            token = uuid.uuid4()
+            token = _sql.new_token()
             row = await self._fetchrow(
                 self.sql.claim,
                 request.scope,
@@ -230,7 +218,7 @@ class PostgresIdempotencyStore:
     ) -> bool:
         """Store the response, fenced by the lease token; with `connection`, inside that
         connection's open transaction (committed, or rolled back, with the handler's writes)."""
-        headers = json.dumps([list(pair) for pair in response.headers])
+        headers = json.dumps(response.headers)  # pairs as two-element arrays
         status = await self._execute(
             self.sql.complete,
             ticket.id,
@@ -261,7 +249,7 @@ class PostgresIdempotencyStore:
             id=ticket.id,
             token=ticket.token,
             status=response.status,
-            headers=json.dumps([list(pair) for pair in response.headers]),
+            headers=json.dumps(response.headers),
             body=response.body,
             retention=retention,
         )
@@ -297,3 +285,38 @@ class PostgresIdempotencyStore:
         """In-progress keys by age, on the database's clock."""
         row = await self._fetchrow(self.sql.census, lease)
         return {name: int(value) for name, value in dict(row).items()}
+
+
+class _Checkout:
+    """`PostgresIdempotencyStore.connection()`: the pool's checkout, its wait bounded by the
+    store's timeout and the request's budget; the connection goes back at the block's end."""
+
+    __slots__ = ("_manager", "_store")
+
+    def __init__(self, store: PostgresIdempotencyStore) -> None:
+        self._store = store
+        self._manager: AbstractAsyncContextManager[Any] | None = None
+
+    async def __aenter__(self) -> Any:
+        seconds, by_budget = self._store._bound()
+        manager = self._store._source().acquire()
+        try:
+            async with asyncio.timeout(seconds):
+                held = await manager.__aenter__()
+        except TimeoutError as exc:
+            if by_budget:
+                raise DeadlineExceeded("the budget ran out waiting for a connection") from exc
+            raise
+        self._manager = manager
+        return held
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        manager, self._manager = self._manager, None
+        if manager is None:
+            return None
+        return await manager.__aexit__(exc_type, exc, tb)
