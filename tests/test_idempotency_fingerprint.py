@@ -117,6 +117,14 @@ def test_parts_cannot_run_into_each_other() -> None:
     assert print_of(path_params={"a": "1", "b": "2"}) != print_of(path_params={"a": "1b=2"})
 
 
+def test_an_equals_sign_inside_a_query_name_cannot_move_the_pair_boundary() -> None:
+    """`a%3Db=c` (name "a=b") and `a=b%3Dc` (value "b=c") decode to pairs that would both read
+    "a=b=c": they stay apart. So do name "a\\" with value "=b" and name "a=" with value "b",
+    which an escape of "=" alone would both write as "a\\==b"."""
+    assert print_of(query_string=b"a%3Db=c") != print_of(query_string=b"a=b%3Dc")
+    assert print_of(query_string=b"a%5C=%3Db") != print_of(query_string=b"a%3D=b")
+
+
 def test_downstream_keys_are_64_hex_and_unique_per_tenant_key_and_step() -> None:
     """A derived key is a SHA-256 in hex, different for every (scope, key, step)."""
     keys = {

@@ -3,7 +3,8 @@
 A fingerprint is SHA-256 (HMAC-SHA-256 with a secret) over length-prefixed parts: method,
 route template, path parameters, sorted query, body. A JSON body is hashed in canonical form
 (keys sorted, no insignificant whitespace), so key order and spacing never make a mismatch;
-length prefixes keep ``/orders/12`` + ``3`` apart from ``/orders/123``.
+length prefixes keep ``/orders/12`` + ``3`` apart from ``/orders/123``, and an ``=`` inside a
+query name is escaped, so a pair cannot be read two ways.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def canonical_body(body: bytes, content_type: bytes) -> bytes:
     return canonical.encode()
 
 
+def _query_name(name: str) -> str:
+    """A decoded query name as hashed: an ``=`` (sent as ``%3D``) or a backslash in it escaped,
+    so ``a%3Db=c`` and ``a=b%3Dc`` stay apart; any other name as it is (the fingerprints of
+    earlier releases hold)."""
+    if "=" in name or "\\" in name:
+        return name.replace("\\", "\\\\").replace("=", "\\=")
+    return name
+
+
 def _parts(parts: Iterable[bytes]) -> bytes:
     return b"".join([len(part).to_bytes(8, "big") + part for part in parts])
 
@@ -60,7 +70,7 @@ def fingerprint(
     query = b""
     if query_string:
         pairs = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-        query = _parts([f"{k}={v}".encode() for k, v in pairs])
+        query = _parts([f"{_query_name(k)}={v}".encode() for k, v in pairs])
     data = _parts(
         [method.encode(), route.encode(), params, query, canonical_body(body, content_type)]
     )
