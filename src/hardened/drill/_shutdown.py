@@ -52,11 +52,12 @@ class _Sender(threading.Thread):
 
 
 def _await_admitted(senders: list[_Sender]) -> None:
-    """Until every sender's request has been unanswered for `SETTLE_S` (at most 10 s)."""
+    """Until every sender's request has been unanswered for `SETTLE_S`, or its sender gave up
+    (answered, retries spent); at most 10 s."""
     deadline = time.monotonic() + IN_FLIGHT_WAIT_S
     while time.monotonic() < deadline:
         now = time.monotonic()
-        if all(sender.admitted(now) for sender in senders):
+        if all(sender.admitted(now) or not sender.is_alive() for sender in senders):
             return
         time.sleep(0.02)
 
