@@ -23,12 +23,17 @@ run: $(STAMP)
 	$(PY) -m examples.payments_api
 
 # Two runs: the `serial` tests alone on a quiet machine first, then everything else on
-# PYTEST_JOBS workers (exit status 5, "nothing selected", is no failure when PYTEST_ARGS picks a
-# few tests).
+# PYTEST_JOBS workers, handed out one test at a time (`--maxschedchunk 1`: xdist's default first
+# hands each worker a quarter of its share at once, so the long-running tests, sorted first, all
+# queued on one worker). Exit status 5, "nothing selected", is no failure when PYTEST_ARGS picks
+# a few tests. Bytecode is written (in the ignored __pycache__ folders) even where
+# PYTHONDONTWRITEBYTECODE is set: without it every worker rewrites the asserts of every test
+# module again.
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP)
 	$(PY) -m pytest -m serial $(PYTEST_ARGS); \
 	serial=$$?; [ $$serial -eq 5 ] && serial=0; \
-	$(PY) -m pytest -n $(PYTEST_JOBS) --dist load -m "not serial" $(PYTEST_ARGS); \
+	$(PY) -m pytest -n $(PYTEST_JOBS) --dist load --maxschedchunk 1 -m "not serial" $(PYTEST_ARGS); \
 	parallel=$$?; [ $$parallel -eq 5 ] && parallel=0; \
 	[ $$serial -eq 0 ] && [ $$parallel -eq 0 ]
 
