@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks import edge_overhead, overload, shutdown
+from benchmarks import edge_overhead, idempotency_overhead, overload, shutdown
 from benchmarks._registry import Context
 
 FULL = {"observe": "A", "shed": "B", "deadline": "C", "lifecycle": "D", "idempotency": None}
@@ -145,3 +145,47 @@ def test_overload_notes_say_where_admitted_latency_went() -> None:
     assert "waited 20.0 ms (p50) and 80.0 ms (p99)" in note
     assert "lag p99 2.0 ms" in note
     assert overload._split_note("bare", [_overload_run(95.0, 0, 0)]) is None
+
+
+def _keyed(cpu: float, p50: float, rps: float) -> dict[str, Any]:
+    return {
+        "requests": 1000,
+        "failures": 0,
+        "cpu_us_per_request": cpu,
+        "p50_s": p50,
+        "p99_s": 2 * p50,
+        "rps": rps,
+    }
+
+
+def _idempotency(unqueued: tuple[float, float], saturated: tuple[float, float]) -> Any:
+    """Three rounds; the layer's CPU and p50 ratios at one and at four connections."""
+    base = _keyed(300.0, 0.001, 1000.0)
+    samples = {
+        load: {
+            idempotency_overhead.WITHOUT: [base] * 3,
+            idempotency_overhead.WITH: [_keyed(300.0 * cpu, 0.001 * p50, 1000.0 / p50)] * 3,
+        }
+        for load, (cpu, p50) in (
+            (idempotency_overhead.UNQUEUED, unqueued),
+            (idempotency_overhead.SATURATED, saturated),
+        )
+    }
+    return idempotency_overhead._result(samples, 3, 1.5)
+
+
+def test_idempotency_verdict_takes_latency_and_cpu_at_one_connection() -> None:
+    """Within 1.5× at one connection is met even when saturation costs more, which the
+    detail states; 1.51× in either figure at one connection is not met."""
+    met = _idempotency(unqueued=(1.4, 1.45), saturated=(1.55, 1.7))
+    assert met.verdict == "met"
+    assert "p50 latency 1.45×, server CPU 1.40×" in met.verdict_detail
+    assert "server CPU 1.55×, throughput 0.59×, p50 1.70×" in met.verdict_detail
+    assert _idempotency(unqueued=(1.51, 1.2), saturated=(1.2, 1.2)).verdict == "not met"
+    assert _idempotency(unqueued=(1.2, 1.51), saturated=(1.2, 1.2)).verdict == "not met"
+    rows = met.rows
+    assert [(row["variant"], row["load"]) for row in rows] == [
+        (label, load)
+        for load in idempotency_overhead.LOADS
+        for label in (idempotency_overhead.WITHOUT, idempotency_overhead.WITH)
+    ]
