@@ -7,27 +7,52 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
 from hardened.testing import RunningServer, run_server
+from tests._servers import healthy
+from tests.conftest import REPO_ROOT
 
 MiB = 1024 * 1024
 APP = "tests.apps.edge_app:app"
 PARSERS = ["h11", "httptools"]
 
 
-@pytest.fixture(params=PARSERS)
-def server(request: pytest.FixtureRequest, repo_root: Path) -> Iterator[RunningServer]:
-    """The edge test app under `hardened run --http <parser>`."""
-    with run_server(APP, cwd=repo_root, args=["--http", request.param]) as running:
+@pytest.fixture(scope="module", params=PARSERS)
+def module_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The edge test app under `hardened run --http <parser>`, one process per module."""
+    with run_server(APP, cwd=REPO_ROOT, args=["--http", request.param]) as running:
         yield running
+
+
+@pytest.fixture
+def shared_server(module_server: RunningServer) -> RunningServer:
+    """The module's server, alive and idle: for tests that leave it as they found it (they
+    count from what they read first, never from zero)."""
+    return healthy(module_server)
 
 
 EVENTS = "hardened_mechanism_events_total"
 EDGE = 'kind="lifecycle",name="edge"'
+
+
+def edge_evidence(server: RunningServer) -> dict[str, Any]:
+    """The lifecycle gate's evidence, read on the admin listener."""
+    evidence: dict[str, Any] = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]["evidence"]
+    return evidence
+
+
+def edge_event(server: RunningServer, event: str) -> float:
+    """The lifecycle edge's `event` counter, read from /metrics."""
+    series = f'{EVENTS}{{event="{event}",{EDGE}}} '
+    for line in httpx.get(f"{server.admin_url}/metrics").text.splitlines():
+        if line.startswith(series):
+            return float(line.removeprefix(series))
+    raise AssertionError(f"no {series.strip()} in /metrics")
 
 
 def read_response(sock: socket.socket, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
@@ -75,11 +100,11 @@ def wait_closed(sock: socket.socket, timeout: float) -> tuple[float, bytes]:
     raise AssertionError(f"still open after {timeout}s")
 
 
-def test_runner_reports_what_it_put_in_force(server: RunningServer) -> None:
+def test_runner_reports_what_it_put_in_force(shared_server: RunningServer) -> None:
     """Under `hardened run` the gate names the protocol class and the effective timeouts."""
-    gate = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]
+    gate = httpx.get(f"{shared_server.admin_url}/gates").json()["gates"][0]
     slow = gate["evidence"]["slow_clients"]
-    args = server.process.args
+    args = shared_server.process.args
     assert isinstance(args, list)
     protocol = {"h11": "HardenedH11Protocol", "httptools": "HardenedHttpToolsProtocol"}[args[-1]]
     assert slow["enforced_by"] == f"hardened run ({protocol})"
@@ -90,11 +115,11 @@ def test_runner_reports_what_it_put_in_force(server: RunningServer) -> None:
     assert gate["status"] == "pass", gate["caveats"]
 
 
-def test_websocket_outlives_the_header_and_body_timeouts(server: RunningServer) -> None:
+def test_websocket_outlives_the_header_and_body_timeouts(shared_server: RunningServer) -> None:
     """An upgraded connection belongs to the WebSocket protocol: idle 2.5 s, still open."""
     from websockets.sync.client import connect
 
-    with connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=5) as ws:
+    with connect(f"ws://127.0.0.1:{shared_server.port}/echo", open_timeout=5) as ws:
         ws.send("first")
         assert ws.recv(timeout=5) == "FIRST"
         time.sleep(2.5)
@@ -102,9 +127,11 @@ def test_websocket_outlives_the_header_and_body_timeouts(server: RunningServer) 
         assert ws.recv(timeout=5) == "SECOND"
 
 
-def test_declared_oversize_body_gets_413_before_any_byte_is_read(server: RunningServer) -> None:
+def test_declared_oversize_body_gets_413_before_any_byte_is_read(
+    shared_server: RunningServer,
+) -> None:
     """Content-Length 10 MB against a 1 KiB limit: 413 + Connection: close, without the body."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         began = time.monotonic()
         sock.sendall(
             b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
@@ -119,30 +146,33 @@ def test_declared_oversize_body_gets_413_before_any_byte_is_read(server: Running
     assert elapsed < 2.0
 
 
-def test_real_10mb_upload_reads_the_413_and_memory_stays_flat(server: RunningServer) -> None:
+def test_real_10mb_upload_reads_the_413_and_memory_stays_flat(shared_server: RunningServer) -> None:
     """An HTTP client pushing 10 MB gets the 413 (not a reset); server RSS does not grow."""
     payload = b"x" * (10 * MiB)
-    process = psutil.Process(server.pid)
+    process = psutil.Process(shared_server.pid)
+    earlier = edge_evidence(shared_server)
     with httpx.Client(timeout=20) as client:
-        first = client.post(f"{server.url}/upload", content=payload)
+        first = client.post(f"{shared_server.url}/upload", content=payload)
         assert first.status_code == 413
         before = process.memory_info().rss
         for _ in range(3):
-            answer = client.post(f"{server.url}/upload", content=payload)
+            answer = client.post(f"{shared_server.url}/upload", content=payload)
             assert answer.status_code == 413
             assert answer.headers["connection"] == "close"
         after = process.memory_info().rss
     assert after - before < 4 * MiB, (before, after)
-    report = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]["evidence"]
-    assert report["body_limit"]["refused_by_content_length"] == 4
-    assert report["slow_clients"]["lingering_closes"] >= 1
+    report = edge_evidence(shared_server)
+    refused = report["body_limit"]["refused_by_content_length"]
+    assert refused - earlier["body_limit"]["refused_by_content_length"] == 4
+    lingered = report["slow_clients"]["lingering_closes"]
+    assert lingered - earlier["slow_clients"]["lingering_closes"] >= 1
 
 
 def test_client_that_writes_its_whole_body_first_still_reads_the_413(
-    server: RunningServer,
+    shared_server: RunningServer,
 ) -> None:
     """A naive client sends all 10 MB before reading: no reset, it reads 413 (lingering close)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
         sock.sendall(
             b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10485760\r\n\r\n"
             + b"x" * (10 * MiB)
@@ -160,33 +190,35 @@ def _chunks(total: int, size: int = 16 * 1024) -> Iterator[bytes]:
         yield b"y" * piece
 
 
-def test_chunked_body_is_counted_and_stopped_at_the_limit(server: RunningServer) -> None:
+def test_chunked_body_is_counted_and_stopped_at_the_limit(shared_server: RunningServer) -> None:
     """A chunked body over the limit gets 413 + Connection: close; under it, it is served."""
+    stopped = edge_evidence(shared_server)["body_limit"]["stopped_while_streaming"]
     with httpx.Client(timeout=20) as client:
-        over = client.post(f"{server.url}/upload", content=_chunks(2 * MiB))
+        over = client.post(f"{shared_server.url}/upload", content=_chunks(2 * MiB))
         assert over.status_code == 413
         assert over.headers["connection"] == "close"
         assert over.json()["type"].endswith("/body-too-large")
-        under = client.post(f"{server.url}/upload", content=_chunks(1000))
+        under = client.post(f"{shared_server.url}/upload", content=_chunks(1000))
         assert under.json() == {"received": 1000}
-        assert client.post(f"{server.url}/upload", content=b"z" * 1024).status_code == 200
-    report = httpx.get(f"{server.admin_url}/gates").json()["gates"][0]["evidence"]
-    assert report["body_limit"]["stopped_while_streaming"] == 1
+        assert client.post(f"{shared_server.url}/upload", content=b"z" * 1024).status_code == 200
+    report = edge_evidence(shared_server)
+    assert report["body_limit"]["stopped_while_streaming"] - stopped == 1
 
 
-def test_route_override_raises_the_limit_for_one_route(server: RunningServer) -> None:
+def test_route_override_raises_the_limit_for_one_route(shared_server: RunningServer) -> None:
     """@body_limit(64 KiB) lets /big take 32 KiB; over 64 KiB it is refused too."""
+    url = shared_server.url
     with httpx.Client(timeout=20) as client:
-        assert client.post(f"{server.url}/big", content=b"b" * 32768).json() == {"received": 32768}
-        assert client.post(f"{server.url}/big", content=_chunks(40000)).status_code == 200
-        assert client.post(f"{server.url}/big", content=b"b" * 70000).status_code == 413
-        assert client.post(f"{server.url}/upload", content=b"b" * 32768).status_code == 413
+        assert client.post(f"{url}/big", content=b"b" * 32768).json() == {"received": 32768}
+        assert client.post(f"{url}/big", content=_chunks(40000)).status_code == 200
+        assert client.post(f"{url}/big", content=b"b" * 70000).status_code == 413
+        assert client.post(f"{url}/upload", content=b"b" * 32768).status_code == 413
 
 
-def test_header_trickling_client_gets_408_and_is_disconnected(server: RunningServer) -> None:
+def test_header_trickling_client_gets_408_and_is_disconnected(shared_server: RunningServer) -> None:
     """Header bytes trickling in, unfinished at the 1 s header timeout: 408, then closed."""
     request_line = b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: "
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         began = time.monotonic()
         for index in range(0, len(request_line), 16):  # 3 byte groups 0.1 s apart, then quiet
             sock.sendall(request_line[index : index + 16])
@@ -198,19 +230,19 @@ def test_header_trickling_client_gets_408_and_is_disconnected(server: RunningSer
     assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5, (elapsed, waited)  # the server times from accept
 
 
-def test_silent_socket_is_closed(server: RunningServer) -> None:
+def test_silent_socket_is_closed(shared_server: RunningServer) -> None:
     """A connection that never sends a byte is closed after the header timeout."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    closes = edge_event(shared_server, "header_timeout_closes")
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         elapsed, received = wait_closed(sock, timeout=10)
     assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5
     assert received == b"", "a socket that sent nothing gets no answer, only the close"
-    metrics = httpx.get(f"{server.admin_url}/metrics").text
-    assert f'{EVENTS}{{event="header_timeout_closes",{EDGE}}} 1.0' in metrics
+    assert edge_event(shared_server, "header_timeout_closes") - closes == 1
 
 
-def test_stalled_body_is_disconnected(server: RunningServer) -> None:
+def test_stalled_body_is_disconnected(shared_server: RunningServer) -> None:
     """Headers done, 10 of 100 body bytes, then silence: closed after the 1 s body timeout."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"0" * 10)
         elapsed, received = wait_closed(sock, timeout=10)
     assert 1.0 - 0.05 <= elapsed < 1.0 + 0.5
@@ -224,9 +256,11 @@ def in_flight(server: RunningServer) -> int:
     return count
 
 
-def test_client_waiting_for_100_continue_is_not_a_stalled_body(server: RunningServer) -> None:
+def test_client_waiting_for_100_continue_is_not_a_stalled_body(
+    shared_server: RunningServer,
+) -> None:
     """Expect: 100-continue and a handler that reads after 2 s (body timeout 1 s): served."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=10) as sock:
         sock.sendall(
             b"POST /read-late?s=2 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
             b"Expect: 100-continue\r\n\r\n"
@@ -272,20 +306,21 @@ def test_backpressure_503_with_retry_after_while_probes_answer(repo_root: Path) 
         assert f'hardened_mechanism_state{{field="in_flight_limit",{EDGE}}} 2.0' in metrics
 
 
-def test_idle_keep_alive_connections_do_not_count_as_in_flight(repo_root: Path) -> None:
+def test_idle_keep_alive_connections_do_not_count_as_in_flight(
+    shared_server: RunningServer,
+) -> None:
     """Five idle keep-alive sockets with a bound of 2 in flight: new requests still pass."""
-    with run_server(APP, cwd=repo_root) as server:
-        sockets = []
-        try:
-            for _ in range(5):
-                sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-                sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-                status, headers, _ = read_response(sock)
-                assert status == 200
-                assert headers.get("connection") != "close"
-                sockets.append(sock)
-            for _ in range(3):
-                assert httpx.get(f"{server.url}/hello").status_code == 200
-        finally:
-            for sock in sockets:
-                sock.close()
+    sockets = []
+    try:
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", shared_server.port), timeout=5)
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, _ = read_response(sock)
+            assert status == 200
+            assert headers.get("connection") != "close"
+            sockets.append(sock)
+        for _ in range(3):
+            assert httpx.get(f"{shared_server.url}/hello").status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
