@@ -27,13 +27,13 @@ READERS = 8
     ("method", "path"), [("POST", "/gates"), ("DELETE", "/metrics"), ("PUT", "/livez")]
 )
 def test_methods_other_than_get_and_head_get_405(
-    server: RunningServer, method: str, path: str
+    shared_server: RunningServer, method: str, path: str
 ) -> None:
     """POST /gates, DELETE /metrics, PUT /livez: 405 with `Allow: GET, HEAD`."""
-    answer = httpx.request(method, f"{server.admin_url}{path}", timeout=10)
+    answer = httpx.request(method, f"{shared_server.admin_url}{path}", timeout=10)
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, HEAD"
-    assert httpx.head(f"{server.admin_url}/gates", timeout=10).status_code == 200
+    assert httpx.head(f"{shared_server.admin_url}/gates", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -44,9 +44,11 @@ def test_methods_other_than_get_and_head_get_405(
         "text/html, application/openmetrics-text; version=x.y",
     ],
 )
-def test_junk_accept_on_metrics_gets_the_text_format(server: RunningServer, accept: str) -> None:
+def test_junk_accept_on_metrics_gets_the_text_format(
+    shared_server: RunningServer, accept: str
+) -> None:
     """An `Accept` prometheus-client cannot parse: 200 in the text format, not a 500."""
-    answer = httpx.get(f"{server.admin_url}/metrics", headers={"Accept": accept}, timeout=10)
+    answer = httpx.get(f"{shared_server.admin_url}/metrics", headers={"Accept": accept}, timeout=10)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert any(
@@ -54,18 +56,18 @@ def test_junk_accept_on_metrics_gets_the_text_format(server: RunningServer, acce
     )
 
 
-def test_refresh_rescans_the_wiring_once_asked(server: RunningServer) -> None:
+def test_refresh_rescans_the_wiring_once_asked(shared_server: RunningServer) -> None:
     """After start-up the module scan runs once; `/gates?refresh=1` runs it again."""
 
     def scan() -> dict[str, object]:
-        gates = httpx.get(f"{server.admin_url}/gates", timeout=10).json()["gates"]
+        gates = httpx.get(f"{shared_server.admin_url}/gates", timeout=10).json()["gates"]
         evidence: dict[str, object] = gates[1]["evidence"]["wiring_scan"]
         return evidence
 
     first = scan()
     assert first["cached"] is True
     assert scan()["scans"] == first["scans"]
-    refreshed = httpx.get(f"{server.admin_url}/gates?refresh=1", timeout=10).json()
+    refreshed = httpx.get(f"{shared_server.admin_url}/gates?refresh=1", timeout=10).json()
     scans = refreshed["gates"][1]["evidence"]["wiring_scan"]["scans"]
     assert scans == first["scans"] + 1  # type: ignore[operator]
 
@@ -84,10 +86,10 @@ def _p50(url: str, count: int) -> float:
 
 @pytest.mark.serial
 def test_eight_report_readers_keep_the_public_p50_within_twice_idle(
-    server: RunningServer,
+    shared_server: RunningServer,
 ) -> None:
     """8 clients reading /gates in a loop: the public port's p50 stays within 2x of idle."""
-    url = f"{server.url}/hello"
+    url = f"{shared_server.url}/hello"
     idle = _p50(url, 200)
     stop = threading.Event()
     reads: list[int] = []
@@ -95,7 +97,7 @@ def test_eight_report_readers_keep_the_public_p50_within_twice_idle(
     def read_reports() -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set() and len(reads) < 10_000:  # bounded in count and time
-                reads.append(client.get(f"{server.admin_url}/gates").status_code)
+                reads.append(client.get(f"{shared_server.admin_url}/gates").status_code)
 
     readers = [threading.Thread(target=read_reports) for _ in range(READERS)]
     for reader in readers:

@@ -40,37 +40,37 @@ def _send_head(port: int, head: bytes, total: int) -> tuple[bytes, int]:
     return (answer[0] if answer else b""), sent
 
 
-def test_100mb_of_headers_get_431_and_memory_stays_flat(server: RunningServer) -> None:
+def test_100mb_of_headers_get_431_and_memory_stays_flat(shared_server: RunningServer) -> None:
     """100 MB of header lines on one connection: 431 + close; RSS grows less than 16 MiB."""
-    process = psutil.Process(server.pid)
+    process = psutil.Process(shared_server.pid)
     before = process.memory_info().rss
     lines = b"".join(b"X-Filler-%05d: %s\r\n" % (i, b"a" * 1000) for i in range(64))
-    answer, sent = _send_head(server.port, lines, 100 * 1000 * 1000)
+    answer, sent = _send_head(shared_server.port, lines, 100 * 1000 * 1000)
     after = process.memory_info().rss
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
     assert b"connection: close" in answer.lower()
     assert after - before < 16 * MiB, (before, after, sent)
-    assert httpx.get(f"{server.url}/hello").status_code == 200  # the service is unharmed
+    assert httpx.get(f"{shared_server.url}/hello").status_code == 200  # the service is unharmed
 
 
-def test_one_endless_header_line_gets_431(server: RunningServer) -> None:
+def test_one_endless_header_line_gets_431(shared_server: RunningServer) -> None:
     """A single header line longer than the per-line bound is refused with 431."""
-    answer, _ = _send_head(server.port, b"X-Long: " + b"b" * (LIMITS.max_line_bytes + 1), 1)
+    answer, _ = _send_head(shared_server.port, b"X-Long: " + b"b" * (LIMITS.max_line_bytes + 1), 1)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
 
-def test_too_many_small_fields_get_431(server: RunningServer) -> None:
+def test_too_many_small_fields_get_431(shared_server: RunningServer) -> None:
     """More header fields than the bound, each tiny, are refused with 431."""
     fields = b"".join(b"X-%d: v\r\n" % i for i in range(LIMITS.max_fields + 1))
-    answer, _ = _send_head(server.port, fields + b"\r\n", 1)
+    answer, _ = _send_head(shared_server.port, fields + b"\r\n", 1)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
 
-def test_a_head_just_under_the_bounds_is_served(server: RunningServer) -> None:
+def test_a_head_just_under_the_bounds_is_served(shared_server: RunningServer) -> None:
     """90 fields of 600 bytes (54 KB) are within the bounds: the request is answered 200."""
     fields = b"".join(b"X-%02d: %s\r\n" % (i, b"c" * 600) for i in range(90))
     began = time.monotonic()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + fields + b"\r\n")
         received, closed = read_until_closed(sock, timeout=5.0)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]

@@ -27,9 +27,9 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_smuggling_shape_gets_400_and_close(server: RunningServer, shape: str) -> None:
+def test_smuggling_shape_gets_400_and_close(shared_server: RunningServer, shape: str) -> None:
     """An ambiguously framed request is refused with 400 and nothing after it is answered."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         sock.sendall(SHAPES[shape])
         received, closed = read_until_closed(sock, timeout=5.0)
     assert received.startswith(b"HTTP/1.1 400 "), received[:200]
@@ -37,9 +37,9 @@ def test_smuggling_shape_gets_400_and_close(server: RunningServer, shape: str) -
     assert closed
 
 
-def test_a_clean_pipelined_pair_is_still_served(server: RunningServer) -> None:
+def test_a_clean_pipelined_pair_is_still_served(shared_server: RunningServer) -> None:
     """The guard leaves well-framed keep-alive traffic alone: two pipelined GETs, two 200s."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
         received, closed = read_until_closed(sock, timeout=1.0)
     assert received.count(b"HTTP/1.1 200 OK") == 2, received
@@ -48,11 +48,11 @@ def test_a_clean_pipelined_pair_is_still_served(server: RunningServer) -> None:
 
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_smuggling_shape_behind_a_clean_request_is_refused(
-    server: RunningServer, shape: str
+    shared_server: RunningServer, shape: str
 ) -> None:
     """Pipelined after a clean GET: the bad request gets 400 and the connection closes; only
     the GET may be answered 200 (httptools, meeting both in one read, answers 400 at once)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", shared_server.port), timeout=5) as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n" + SHAPES[shape])
         received, closed = read_until_closed(sock, timeout=5.0)
     assert b"HTTP/1.1 400 " in received, received[:300]
