@@ -27,7 +27,7 @@ from benchmarks._client import parse_head
 from benchmarks._postgres import scratch_postgres
 from benchmarks._registry import Comparison, Context, Result, Verdict
 from benchmarks._servers import HOST, Server, ServerSpec, start_all
-from benchmarks._stats import paired_ratios, percentile, spread
+from benchmarks._stats import Spread, paired_ratios, percentile, spread
 from benchmarks.apps.idempotency import TABLE
 
 TARGET_RATIO = 1.5
@@ -161,39 +161,41 @@ def _column(runs: list[dict[str, Any]], name: str) -> list[float]:
     return [s[name] for s in runs]
 
 
+def _paired(base: list[dict[str, Any]], runs: list[dict[str, Any]], name: str) -> Spread:
+    """`runs` over `base` in column `name`, paired per round."""
+    return spread(paired_ratios(_column(base, name), _column(runs, name)))
+
+
+def _best(base: list[dict[str, Any]], runs: list[dict[str, Any]], name: str) -> float:
+    """The best round of `runs` over the best round of `base` in column `name`."""
+    return min(_column(runs, name)) / min(_column(base, name))
+
+
 def _ratios(base: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Paired medians and best-against-best ratios of CPU, p50 and throughput."""
+    """Paired medians of CPU, p50 and throughput, and best-against-best CPU and p50."""
     return {
-        "cpu": spread(
-            paired_ratios(_column(base, "cpu_us_per_request"), _column(runs, "cpu_us_per_request"))
-        ).median,
-        "p50": spread(paired_ratios(_column(base, "p50_s"), _column(runs, "p50_s"))).median,
-        "rps": spread(paired_ratios(_column(base, "rps"), _column(runs, "rps"))).median,
-        "cpu_best": min(_column(runs, "cpu_us_per_request"))
-        / min(_column(base, "cpu_us_per_request")),
-        "p50_best": min(_column(runs, "p50_s")) / min(_column(base, "p50_s")),
+        "cpu": _paired(base, runs, "cpu_us_per_request").median,
+        "p50": _paired(base, runs, "p50_s").median,
+        "rps": _paired(base, runs, "rps").median,
+        "cpu_best": _best(base, runs, "cpu_us_per_request"),
+        "p50_best": _best(base, runs, "p50_s"),
     }
 
 
 def _row(
     load: str, label: str, base: list[dict[str, Any]], runs: list[dict[str, Any]]
 ) -> dict[str, str]:
-    cpu_ratio = spread(
-        paired_ratios(_column(base, "cpu_us_per_request"), _column(runs, "cpu_us_per_request"))
-    )
-    p50_ratio = spread(paired_ratios(_column(base, "p50_s"), _column(runs, "p50_s")))
-    best = _ratios(base, runs)
     failures = sum(s["failures"] for s in runs)
     return {
         "variant": label if not failures else f"{label} ({failures} non-201)",
         "load": load,
         "server CPU µs/request": spread(_column(runs, "cpu_us_per_request")).fmt(1),
-        "× without (CPU, paired)": cpu_ratio.fmt(2),
-        "× without (CPU, best rounds)": f"{best['cpu_best']:.2f}",
+        "× without (CPU, paired)": _paired(base, runs, "cpu_us_per_request").fmt(2),
+        "× without (CPU, best rounds)": f"{_best(base, runs, 'cpu_us_per_request'):.2f}",
         "p50 ms": spread(_column(runs, "p50_s")).fmt(2, 1e3),
         "p99 ms": spread(_column(runs, "p99_s")).fmt(2, 1e3),
-        "× without (p50, paired)": p50_ratio.fmt(2),
-        "× without (p50, best rounds)": f"{best['p50_best']:.2f}",
+        "× without (p50, paired)": _paired(base, runs, "p50_s").fmt(2),
+        "× without (p50, best rounds)": f"{_best(base, runs, 'p50_s'):.2f}",
         "req/s": spread(_column(runs, "rps")).fmt(0),
     }
 
