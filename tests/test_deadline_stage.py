@@ -134,6 +134,23 @@ async def test_finished_requests_leave_the_shared_queue_and_cancel_their_timers(
     assert current_budget() is None
 
 
+async def test_a_long_request_at_the_head_of_the_stage_queue_does_not_let_it_grow() -> None:
+    """3,000 short requests behind one long one: the stage's own append path still compacts
+    (the queue stays under 1,024 + 1 entries), and every live entry is kept."""
+    stage = _stage()
+    head = stage.enter(_exchange())
+    try:
+        for _ in range(3_000):
+            state = stage.enter(_exchange())
+            stage.exit(state.exchange, state)
+            assert len(stage._expiry) <= 1_025
+        assert head.state == LIVE
+        assert head in stage._expiry.queue
+    finally:
+        stage.exit(head.exchange, head)
+    assert len(stage._expiry) == 0
+
+
 async def test_the_stage_claims_only_cancellations_its_own_timer_caused() -> None:
     """A cancellation of a live request (the client left) or another error is not a 504."""
     stage = _stage()

@@ -134,6 +134,35 @@ async def test_a_toy_stage_joins_the_driver_through_the_install_interface() -> N
     assert log == ["enter b'a'", "exit 200 b'a'"]
 
 
+async def test_the_driver_builds_the_exchange_as_its_constructor_does() -> None:
+    """The frame fills the exchange's slots itself (no constructor frame per request): every
+    slot is set, to what `Exchange(...)` sets it to from the same request."""
+    seen: list[Exchange] = []
+
+    class Capture(Stage):
+        slot = "idempotency"
+        headers = (b"x-toy", b"content-length")
+
+        def enter(self, exchange: Exchange) -> None:
+            seen.append(exchange)
+
+    stack = build_stack(_ok, {"idempotency": Capture()})
+    assert isinstance(stack, EdgeDriver)
+    async with _client(stack) as client:
+        await client.post("/", headers=[("X-Toy", "a"), ("X-Toy", "b")], content=b"x")
+    built = seen[0]
+    expected = Exchange(
+        built.scope, built.receive, built.send, built.headers, built.started, built.loop
+    )
+    assert built.headers == {b"x-toy": b"a, b", b"content-length": b"1"}
+    assert built.loop is asyncio.get_running_loop()
+    for name in Exchange.__slots__:
+        if name not in ("ended", "status"):  # read after the request, when they have moved on
+            assert getattr(built, name) == getattr(expected, name), name
+    assert built.status == 200
+    assert built.ended >= built.started
+
+
 def test_a_middleware_layer_splits_the_driver_and_keeps_its_slot() -> None:
     """A user's middleware in the deadline slot sits between two driver runs; the error
     mapping stays right above the application."""

@@ -49,6 +49,41 @@ def test_the_fast_path_never_admits_what_decide_would_refuse() -> None:
         loop.close()
 
 
+def test_check_decides_nothing_exactly_when_calm_says_so() -> None:
+    """check() writes `calm` out inline: over 5,000 random states (and waits in the accept
+    queue on either side of the target) it skips `decide` exactly when calm() is true and the
+    wait is within the target, and goes to `decide` otherwise."""
+    rng = random.Random(12)
+    loop = asyncio.new_event_loop()
+    try:
+        shedder = _shedder()
+        shedder.monitor.ensure_running(loop)
+        decided: list[Priority] = []
+        real_decide = shedder.decide
+
+        def decide(priority: Priority, now: float, waited: float = 0.0) -> str | None:
+            decided.append(priority)
+            return real_decide(priority, now, waited)
+
+        shedder.decide = decide  # type: ignore[method-assign]
+        target = shedder.config.queue_delay_target
+        skipped = 0
+        for _ in range(5_000):
+            now = loop.time()
+            _random_state(shedder, rng, now)
+            # 0.99: check() reads the clock a little later, which must not cross the target
+            waited = rng.choice([0.0, target / 2, target * 0.99, target * 1.5])
+            calm = shedder.calm(now) and waited <= target
+            decided.clear()
+            shedder.check(loop, "/", None, None, arrived=now - waited)
+            assert (not decided) == calm, (waited, shedder.state())
+            skipped += calm
+        assert 50 < skipped < 4_950
+    finally:
+        shedder.monitor.stop()
+        loop.close()
+
+
 def test_a_calm_check_reads_no_headers_but_a_caller_budget_still_counts() -> None:
     """check() admits a calm request at once, yet a spent caller budget is still dropped."""
     loop = asyncio.new_event_loop()

@@ -49,61 +49,65 @@ def expire(entry: Expiry) -> None:
 
 
 class ExpiryQueue:
-    """Expires each registered exchange at its `expires`, in arrival order (one timer)."""
+    """Expires each registered exchange at its `expires`, in arrival order (one timer).
 
-    __slots__ = ("_compact_at", "_loop", "_queue", "_timer", "timeout")
+    The deadline stage writes out `add`'s common case (the timer armed on this loop, no
+    compaction due: append) and `finish` in its own frame; they are the reference for it.
+    """
+
+    __slots__ = ("compact_at", "loop", "queue", "timeout", "timer")
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._queue: deque[Expiry] = deque()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._compact_at = _MIN_COMPACT
+        self.queue: deque[Expiry] = deque()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.compact_at = _MIN_COMPACT
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     def add(self, loop: asyncio.AbstractEventLoop, exchange: Expiry) -> None:
         """Start watching `exchange` (its task and expiry already set)."""
-        if loop is not self._loop:  # first request, or a new loop (the old one is gone)
+        if loop is not self.loop:  # first request, or a new loop (the old one is gone)
             self._moved(loop)
-        queue = self._queue
+        queue = self.queue
         queue.append(exchange)
-        if self._timer is None:
+        if self.timer is None:
             self._arm(loop, exchange.expires)
-        elif len(queue) > self._compact_at:
+        elif len(queue) > self.compact_at:
             self._compact()
 
     def finish(self, exchange: Expiry) -> None:
         """The request ended: its entry no longer counts."""
         if exchange.state == LIVE:
             exchange.state = FINISHED
-        queue = self._queue
+        queue = self.queue
         while queue and queue[0].state:
             queue.popleft()
 
     def _arm(self, loop: asyncio.AbstractEventLoop, expires: float) -> None:
         # call_later on the monotonic clock: uvloop's loop time is a cached millisecond clock.
-        self._timer = loop.call_later(max(0.0, expires - time.monotonic()), self._fire)
+        self.timer = loop.call_later(max(0.0, expires - time.monotonic()), self._fire)
 
     def _moved(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._queue.clear()
-        self._loop = loop
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = None
+        self.queue.clear()
+        self.loop = loop
 
     def _compact(self) -> None:
-        self._queue = deque(exchange for exchange in self._queue if not exchange.state)
-        self._compact_at = max(_MIN_COMPACT, 2 * len(self._queue))
+        self.queue = deque(exchange for exchange in self.queue if not exchange.state)
+        self.compact_at = max(_MIN_COMPACT, 2 * len(self.queue))
 
     def _fire(self) -> None:
-        self._timer = None
-        loop = self._loop
+        self.timer = None
+        loop = self.loop
         if loop is None:  # pragma: no cover - a timer only runs on the loop it was armed on
             return
         now = time.monotonic()
-        queue = self._queue
+        queue = self.queue
         while queue:
             exchange = queue[0]
             if exchange.state:

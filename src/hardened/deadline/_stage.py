@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from hardened.clock import Clock, SystemClock
 from hardened.deadline._budget import _CURRENT, Budget, new_budget
 from hardened.deadline._config import ROUTE_TIMEOUT_ATTRIBUTE, DeadlineConfig
-from hardened.deadline._expiry import EXPIRED, LIVE, Expiry, ExpiryQueue, expire
+from hardened.deadline._expiry import EXPIRED, FINISHED, LIVE, Expiry, ExpiryQueue, expire
 from hardened.deadline._headers import CALLER_BUDGET_HEADERS, caller_budget
 from hardened.errors import DeadlineExceeded, HardenedError
 from hardened.faults import BodyWait, ClientFault, expiry_error, note_fault
@@ -68,22 +68,10 @@ class _Budgeted(Expiry):
     timeout: float
     token: Token[Budget | None]
 
-    def __init__(
-        self,
-        exchange: Exchange,
-        task: asyncio.Task[Any] | None,
-        expires: float,
-        source: str,
-        timeout: float,
-    ) -> None:
-        self.exchange = exchange
-        self.task = task  # type: ignore[assignment]
-        self.expires = expires
-        self.state = LIVE
-        self.source = source
-        self.timeout = timeout
-        self.handle = None
-        self.body = None
+    # Built without an `__init__` frame: `DeadlineStage.enter` sets every slot.
+
+
+_new_state = object.__new__
 
 
 class DeadlineStage(Stage):
@@ -106,10 +94,13 @@ class DeadlineStage(Stage):
         # `@route_timeout` marks, found at the first request (the routes are final then);
         # False when no route has one.
         self._timeouts: RouteOverrides | Literal[False] | None = None
-        self._task_of: Callable[..., asyncio.Task[Any] | None] | None = None
+        self._inbound = config.accept_inbound
+        self._by_source = stats.by_source
+        self._task_of: Callable[..., asyncio.Task[Any] | None] = self._first_task
 
     def enter(self, exchange: Exchange) -> _Budgeted:
-        timeout, source = self._default, "service"
+        timeout = self._default
+        source = "service"
         overrides = self._timeouts
         if overrides is None:
             overrides = self._route_timeouts()
@@ -118,27 +109,35 @@ class DeadlineStage(Stage):
             if route_value is not None:
                 timeout, source = route_value, "route"
         headers = exchange.headers
-        if headers and self.config.accept_inbound:
-            caller, malformed = caller_budget(headers)
-            self.stats.malformed_header += malformed
-            if caller is not None:
-                if caller <= 0:
-                    note_fault(exchange.scope, ClientFault.BUDGET)
-                    self.stats.refused_late += 1
-                    raise DeadlineExceeded("the request arrived with its budget already spent")
-                if caller < timeout:
-                    timeout, source = caller, "header"
-        self.stats.by_source[source] += 1
+        if headers and self._inbound:
+            timeout, source = self._caller_lowers(exchange, timeout, source)
+        self._by_source[source] += 1
         loop = exchange.loop
-        task = (self._task_of or self._find_tasks(loop))(loop)
+        task = self._task_of(loop)
         now = exchange.started
-        expires = (now if self._real_time else time.monotonic()) + timeout
-        state = _Budgeted(exchange, task, expires, source, timeout)
+        state = _new_state(_Budgeted)
+        state.exchange = exchange
+        state.task = task  # type: ignore[assignment] # queued only when there is one
+        state.expires = (now if self._real_time else time.monotonic()) + timeout
+        state.state = LIVE
+        state.source = source
+        state.timeout = timeout
+        state.handle = None
+        state.body = None
         if headers and (_BODY_HEADERS[0] in headers or _BODY_HEADERS[1] in headers):
             state.body = exchange.app_receive = BodyWait(exchange.app_receive)
         if task is not None:  # ASGI servers run each request in a task
             if source == "service":
-                self._expiry.add(loop, state)
+                expiry = self._expiry
+                queue = expiry.queue
+                if (
+                    loop is expiry.loop
+                    and expiry.timer is not None
+                    and len(queue) < expiry.compact_at
+                ):
+                    queue.append(state)  # `ExpiryQueue.add`'s common case, without its frame
+                else:
+                    expiry.add(loop, state)
             else:
                 state.handle = loop.call_later(timeout, expire, state)
         state.token = _CURRENT.set(new_budget(Budget, (now + timeout, source, self.clock)))
@@ -147,8 +146,12 @@ class DeadlineStage(Stage):
     def exit(self, exchange: Exchange, state: _Budgeted) -> None:
         _CURRENT.reset(state.token)
         if state.task is not None:
-            if state.handle is None:
-                self._expiry.finish(state)
+            if state.handle is None:  # `ExpiryQueue.finish`, without its frame
+                if state.state == LIVE:
+                    state.state = FINISHED
+                queue = self._expiry.queue
+                while queue and queue[0].state:
+                    queue.popleft()
             else:
                 state.handle.cancel()
                 state.handle = None  # the timer refers back to the state: break the cycle
@@ -162,11 +165,25 @@ class DeadlineStage(Stage):
         self.stats.expired += 1
         return expiry_error(exchange.scope, state.source, state.timeout, state.body)
 
+    def _caller_lowers(self, exchange: Exchange, timeout: float, source: str) -> tuple[float, str]:
+        """The budget once the caller's timeout headers had their say: the nearer wins; a
+        spent one is refused (504: the caller's, not the service's)."""
+        caller, malformed = caller_budget(exchange.headers)
+        self.stats.malformed_header += malformed
+        if caller is None:
+            return timeout, source
+        if caller <= 0:
+            note_fault(exchange.scope, ClientFault.BUDGET)
+            self.stats.refused_late += 1
+            raise DeadlineExceeded("the request arrived with its budget already spent")
+        return (caller, "header") if caller < timeout else (timeout, source)
+
     def _route_timeouts(self) -> RouteOverrides | Literal[False]:
         found = RouteOverrides(self._routes_of, ROUTE_TIMEOUT_ATTRIBUTE)
         self._timeouts = found if found else False
         return self._timeouts
 
-    def _find_tasks(self, loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    def _first_task(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+        """The first request's task lookup, which picks the lookup for the rest."""
         self._task_of = task_lookup(loop)
-        return self._task_of
+        return self._task_of(loop)

@@ -99,8 +99,9 @@ class LifecycleStage(Stage):
                 send = exchange.app_send or exchange
                 body = _BodyCounter(exchange.app_receive, send, limit, stats)
                 exchange.app_receive, exchange.app_send = body.counting_receive, body.closing_send
-        stats.in_flight += 1
-        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        in_flight = stats.in_flight = stats.in_flight + 1
+        if in_flight > stats.peak_in_flight:  # a new peak: rare, so no max() call per request
+            stats.new_peak(in_flight)
         return body
 
     def exit(self, exchange: Exchange, state: _BodyCounter | None) -> None:

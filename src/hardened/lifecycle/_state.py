@@ -22,6 +22,10 @@ class LifecycleStats:
         self.rejected_declared = 0
         self.stopped = 0
 
+    def new_peak(self, in_flight: int) -> None:
+        """Note `in_flight` as the highest count so far."""
+        self.peak_in_flight = in_flight
+
 
 class SlowClientStats:
     """What the server's protocols did to slow clients (plain counters, shared by connections)."""

@@ -63,6 +63,7 @@ class Shedder(Stage):
             *(CALLER_BUDGET_HEADERS if config.drop_late else ()),
         )
         self._priority_header = wanted[0] if wanted else None
+        self._target = config.queue_delay_target
         self._exempt = config.exempt_paths
         self.codel = CoDel(config.queue_delay_target, config.queue_delay_interval)
         self.monitor = QueueDelayMonitor(
@@ -72,6 +73,7 @@ class Shedder(Stage):
             idle_after=config.heartbeat_idle_pause,
             heartbeat=heartbeat,
         )
+        self._heartbeat = self.monitor.heartbeat
         self.inflight = 0  # counted only by a stage with an exit (LimitedShedder)
         self.admitted = 0
         self.rejected_total = 0
@@ -174,12 +176,21 @@ class Shedder(Stage):
         loop time the request arrived at, when the server stamped it.
         """
         monitor = self.monitor
-        if monitor.loop is not loop:
+        heartbeat = self._heartbeat  # read directly: the monitor's properties cost a call each
+        if heartbeat.loop is not loop:
             monitor.ensure_running(loop)
         now = loop.time()
         waited = 0.0 if arrived is None else now - arrived
-        if caller_budget is None and waited <= self.config.queue_delay_target and self.calm(now):
-            return None
+        if caller_budget is None:  # `calm`, written out: the common case in a few reads
+            target = self._target
+            codel = self.codel
+            if (
+                waited <= target
+                and not codel.overloaded
+                and codel.above_since is None
+                and now - heartbeat.due <= monitor.last <= target
+            ):
+                return None
         priority = self.priority_of(path, priority_header)
         if (
             caller_budget is not None
