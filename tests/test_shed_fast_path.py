@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 from prometheus_client import CollectorRegistry, Counter
 
 from hardened.shed import LimitedShedder, Priority, ShedConfig, Shedder
+from hardened.shed._stage import ARRIVED
+from hardened.stages import Exchange, Refused
+
+
+async def _receive() -> dict[str, object]:
+    return {"type": "http.request"}
+
+
+async def _send(message: object) -> None:
+    return None
 
 
 def _shedder() -> LimitedShedder:
@@ -50,9 +61,9 @@ def test_the_fast_path_never_admits_what_decide_would_refuse() -> None:
 
 
 def test_check_decides_nothing_exactly_when_calm_says_so() -> None:
-    """check() writes `calm` out inline: over 5,000 random states (and waits in the accept
-    queue on either side of the target) it skips `decide` exactly when calm() is true and the
-    wait is within the target, and goes to `decide` otherwise."""
+    """check() and the stage's enter() write `calm` out inline: over 10,000 random states (and
+    waits in the accept queue on either side of the target) each skips `decide` exactly when
+    calm() is true and the wait is within the target, and goes to `decide` otherwise."""
     rng = random.Random(12)
     loop = asyncio.new_event_loop()
     try:
@@ -68,17 +79,24 @@ def test_check_decides_nothing_exactly_when_calm_says_so() -> None:
         shedder.decide = decide  # type: ignore[method-assign]
         target = shedder.config.queue_delay_target
         skipped = 0
-        for _ in range(5_000):
+        for _ in range(10_000):
             now = loop.time()
-            _random_state(shedder, rng, now)
+            state = rng.random()  # the same random state before each call (decide moves it)
+            _random_state(shedder, random.Random(state), now)
             # 0.99: check() reads the clock a little later, which must not cross the target
             waited = rng.choice([0.0, target / 2, target * 0.99, target * 1.5])
             calm = shedder.calm(now) and waited <= target
             decided.clear()
             shedder.check(loop, "/", None, None, arrived=now - waited)
-            assert (not decided) == calm, (waited, shedder.state())
+            assert (not decided) == calm, ("check", waited, shedder.state())
+            _random_state(shedder, random.Random(state), now)
+            decided.clear()
+            scope = {"type": "http", "path": "/", "headers": [], ARRIVED: now - waited}
+            with contextlib.suppress(Refused):
+                shedder.enter(Exchange(scope, _receive, _send, {}, now, loop))
+            assert (not decided) == calm, ("enter", waited, shedder.state())
             skipped += calm
-        assert 50 < skipped < 4_950
+        assert 50 < skipped < 9_950
     finally:
         shedder.monitor.stop()
         loop.close()

@@ -56,6 +56,35 @@ def test_edge_verdict_on_a_partial_stack_says_so() -> None:
     assert "observe layer" in result.verdict_detail
 
 
+def test_edge_instruction_counts_fill_their_columns_and_the_detail() -> None:
+    """Counted instructions give each counted row its figure and its ratio to bare (3 places:
+    the counts differ by less than 1 %), and the detail names both checkouts' ratios; rows
+    without a count show a dash."""
+    costs = {"bare Starlette": (40.0, 10.0), "hardened Service": (50.0, 12.0)}
+    samples = {
+        spec.label: [_sample(*costs.get(spec.label, (80.0, 30.0)))] * 3
+        for spec in edge_overhead.VARIANTS
+    }
+    counts = {
+        "bare Starlette": 100_000.0,
+        "hardened Service": 138_600.0,
+        edge_overhead._BASELINE_LABEL: 141_000.0,
+    }
+    result = edge_overhead._result(
+        samples, {"layers": FULL, "gates": {}}, 3, 2.0, 8, "wrk", counts=counts
+    )
+    rows = {row["variant"]: row for row in result.rows}
+    assert rows["hardened Service"]["instructions/call"] == "138,600"
+    assert rows["hardened Service"]["× bare instructions"] == "1.386"
+    assert rows["bare Starlette"]["× bare instructions"] == "1.000"
+    assert rows["starlette-exporter"]["instructions/call"] == "–"
+    assert "instructions per in-process call 1.386× bare" in result.verdict_detail
+    assert "(the baseline checkout 1.410×)" in result.verdict_detail
+    assert "callgrind" in " ".join(result.notes)
+    uncounted = _edge(50.0, 12.0, FULL)
+    assert "instructions" not in uncounted.verdict_detail
+
+
 def _drill(in_flight_failed: int) -> dict[str, Any]:
     return {
         "in_flight": 20,

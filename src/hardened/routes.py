@@ -199,7 +199,9 @@ class RouteTemplates:
     def __init__(self, app: Any) -> None:
         self._app = app
         self._table: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
-        self._single: dict[int, str] = {}
+        # id(route) → label of the routes mounted once: nearly every request's answer, read
+        # directly by the observe stage (`template` is the whole answer).
+        self.single: dict[int, str] = {}
         self._endpoints: dict[int, str] = {}  # endpoint id → label, where one route has it
         self._keep: list[Any] = []  # holds the route objects so their ids stay unique
         self._rebuilds = 0
@@ -221,7 +223,7 @@ class RouteTemplates:
         for route, template in pairs:
             table.setdefault(id(route), []).append((template, compile_path(template)[0]))
         self._table = table
-        self._single = {
+        self.single = {
             key: route_label(entries[0][0]) for key, entries in table.items() if len(entries) == 1
         }
         endpoints: dict[int, list[str]] = {}
@@ -238,7 +240,7 @@ class RouteTemplates:
     def template(self, scope: Scope) -> str:
         """The label for the request whose routing filled `scope`."""
         route = scope.get("route")
-        single = self._single.get(id(route))  # routes mounted once: nearly every request
+        single = self.single.get(id(route))  # routes mounted once: nearly every request
         return single if single is not None else self._template(scope, route)
 
     def _unrouted(self, scope: Scope) -> str:

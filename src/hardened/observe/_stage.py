@@ -46,7 +46,10 @@ class ObserveStage(Stage):
         method = scope["method"]
         if method not in STANDARD_METHODS:
             method = "_OTHER"
-        route = self.routes.template(scope)
+        routes = self.routes
+        route = routes.single.get(id(scope.get("route")))  # `template`'s common case
+        if route is None:
+            route = routes.template(scope)
         status = exchange.status
         if not status or CLIENT_FAULT in scope:  # the status policy (hardened.faults)
             status, route = recorded(scope, status, route, cancelled=exchange.cancelled)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection
 from starlette.types import Scope
 
 from hardened.clock import Clock
-from hardened.shed._stage import EARLY_CLAIMS, Shedder
+from hardened.shed._stage import ARRIVED, EARLY_CLAIMS, Shedder
 
 __all__ = ["Answer", "EarlyRefusal", "Recorder"]
 
@@ -73,7 +73,7 @@ class EarlyRefusal:
         if self._beat.loop is not loop:
             self._monitor.ensure_running(loop)
         now = loop.time()
-        arrived = scope.get("hardened.arrived")
+        arrived = scope.get(ARRIVED)
         if (arrived is None or now - arrived <= self._target) and self._calm(now):
             return None  # the stage decides it, as without this server
         shedder = self.shedder

@@ -35,6 +35,8 @@ __all__ = ["EARLY_CLAIMS", "Shedder"]
 # In a scope: the claims (priority, caller budget) read when the server admitted the request
 # at its headers-complete; the stage decides it again with them, without reading them twice.
 EARLY_CLAIMS = "hardened.shed.claims"
+# In a scope: the loop time a new connection's first request arrived at (set by the server).
+ARRIVED = "hardened.arrived"
 
 _PRIORITIES = {p.value: p for p in Priority}
 _UNTRUSTED = Priority.SHEDDABLE.value.encode()  # the priority of an untrusted claim
@@ -152,7 +154,8 @@ class Shedder(Stage):
         """True when `decide` would admit every priority now, read without updating anything:
         no overload episode and none starting, the queue delay measured by the last heartbeat
         (the next one is not late yet) at most the target. The common case of a healthy
-        service, decided in a few attribute reads."""
+        service, decided in a few attribute reads; `check` and `enter` write it out in their
+        own frames (no call per request), and the tests hold both to this one."""
         codel, monitor = self.codel, self.monitor
         return (
             not codel.overloaded
@@ -275,9 +278,22 @@ class Shedder(Stage):
         if headers:
             claimed = scope.get(EARLY_CLAIMS)
             priority, caller = claimed if claimed is not None else self.claims(scope, headers)
-        refusal = self.check(
-            exchange.loop, scope["path"], priority, caller, scope.get("hardened.arrived")
-        )
+        loop = exchange.loop
+        arrived = scope.get(ARRIVED)
+        heartbeat = self._heartbeat
+        if caller is None and heartbeat.loop is loop:  # `check`'s calm case, without its call
+            now = loop.time()
+            target = self._target
+            codel = self.codel
+            if (
+                (arrived is None or now - arrived <= target)
+                and not codel.overloaded
+                and codel.above_since is None
+                and now - heartbeat.due <= self.monitor.last <= target
+            ):
+                self.admitted += 1
+                return True
+        refusal = self.check(loop, scope["path"], priority, caller, arrived)
         if refusal is not None:
             raise Refused(self.refusal(scope, *refusal))
         self.admitted += 1
