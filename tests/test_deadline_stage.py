@@ -20,7 +20,7 @@ from hardened.deadline import (
     deadline_scope,
     ensure_time_left,
 )
-from hardened.deadline._expiry import EXPIRED, LIVE
+from hardened.deadline._expiry import EXPIRED, LIVE, Expiry, ExpiryQueue
 from hardened.deadline._stage import DeadlineStage, DeadlineStats, task_lookup
 from hardened.stages import Exchange
 from hardened.testing import FakeClock
@@ -136,19 +136,45 @@ async def test_finished_requests_leave_the_shared_queue_and_cancel_their_timers(
 
 async def test_a_long_request_at_the_head_of_the_stage_queue_does_not_let_it_grow() -> None:
     """3,000 short requests behind one long one: the stage's own append path still compacts
-    (the queue stays under 1,024 + 1 entries), and every live entry is kept."""
+    (the queue never holds more than the 1,024 entries that start a compaction), and every
+    live entry is kept."""
     stage = _stage()
     head = stage.enter(_exchange())
     try:
         for _ in range(3_000):
             state = stage.enter(_exchange())
             stage.exit(state.exchange, state)
-            assert len(stage._expiry) <= 1_025
+            assert len(stage._expiry) <= 1_024
         assert head.state == LIVE
         assert head in stage._expiry.queue
     finally:
         stage.exit(head.exchange, head)
     assert len(stage._expiry) == 0
+
+
+async def test_requests_after_the_first_join_the_armed_queue_without_its_add() -> None:
+    """The first request arms the queue's timer through `add`; the next 100 (one at a time, as
+    on an idle connection) are appended by the stage itself, and each still leaves the queue."""
+
+    class CountingQueue(ExpiryQueue):
+        __slots__ = ("adds",)
+        adds: int
+
+        def add(self, loop: asyncio.AbstractEventLoop, exchange: Expiry) -> None:
+            self.adds += 1
+            super().add(loop, exchange)
+
+    stage = _stage()
+    queue = CountingQueue(5.0)
+    queue.adds = 0
+    stage._expiry = queue
+    for _ in range(101):
+        state = stage.enter(_exchange())
+        assert queue.queue[-1] is state
+        stage.exit(state.exchange, state)
+        assert len(queue) == 0
+    assert queue.adds == 1
+    assert queue.timer is not None
 
 
 async def test_the_stage_claims_only_cancellations_its_own_timer_caused() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -62,19 +62,24 @@ def test_the_fast_path_never_admits_what_decide_would_refuse() -> None:
 
 def test_check_decides_nothing_exactly_when_calm_says_so() -> None:
     """check() and the stage's enter() write `calm` out inline: over 10,000 random states (and
-    waits in the accept queue on either side of the target) each skips `decide` exactly when
-    calm() is true and the wait is within the target, and goes to `decide` otherwise."""
+    waits in the accept queue on either side of the target, or none stamped) check() skips
+    `decide` exactly when calm() is true and the wait is within the target, and enter() then
+    skips check() as well; an admitted request counts once, whichever path admitted it."""
     rng = random.Random(12)
     loop = asyncio.new_event_loop()
     try:
         shedder = _shedder()
         shedder.monitor.ensure_running(loop)
-        decided: list[Priority] = []
-        real_decide = shedder.decide
+        calls: list[str] = []
+        real_decide, real_check = shedder.decide, shedder.check
 
         def decide(priority: Priority, now: float, waited: float = 0.0) -> str | None:
-            decided.append(priority)
+            calls.append("decide")
             return real_decide(priority, now, waited)
+
+        def check(*args: Any) -> tuple[str, Priority, float] | None:
+            calls.append("check")
+            return real_check(*args)
 
         shedder.decide = decide  # type: ignore[method-assign]
         target = shedder.config.queue_delay_target
@@ -84,17 +89,28 @@ def test_check_decides_nothing_exactly_when_calm_says_so() -> None:
             state = rng.random()  # the same random state before each call (decide moves it)
             _random_state(shedder, random.Random(state), now)
             # 0.99: check() reads the clock a little later, which must not cross the target
-            waited = rng.choice([0.0, target / 2, target * 0.99, target * 1.5])
-            calm = shedder.calm(now) and waited <= target
-            decided.clear()
-            shedder.check(loop, "/", None, None, arrived=now - waited)
-            assert (not decided) == calm, ("check", waited, shedder.state())
+            waited = rng.choice([None, 0.0, target / 2, target * 0.99, target * 1.5])
+            arrived = None if waited is None else now - waited
+            calm = shedder.calm(now) and (waited is None or waited <= target)
+            calls.clear()
+            real_check(loop, "/", None, None, arrived=arrived)
+            assert (calls == []) == calm, ("check", waited, shedder.state())
             _random_state(shedder, random.Random(state), now)
-            decided.clear()
-            scope = {"type": "http", "path": "/", "headers": [], ARRIVED: now - waited}
-            with contextlib.suppress(Refused):
+            calls.clear()
+            scope: dict[str, Any] = {"type": "http", "path": "/", "headers": []}
+            if arrived is not None:
+                scope[ARRIVED] = arrived
+            admitted = shedder.admitted
+            shedder.check = check  # type: ignore[assignment, method-assign]
+            try:
                 shedder.enter(Exchange(scope, _receive, _send, {}, now, loop))
-            assert (not decided) == calm, ("enter", waited, shedder.state())
+            except Refused:
+                assert shedder.admitted == admitted
+            else:
+                assert shedder.admitted == admitted + 1
+            finally:
+                del shedder.check
+            assert (calls == []) == calm, ("enter", waited, calls, shedder.state())
             skipped += calm
         assert 50 < skipped < 9_950
     finally:

@@ -184,8 +184,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     # deadline/_expiry.py
     (
         "hardened.deadline._expiry.xǁExpiryQueueǁ__init__",
-        "- self._loop: asyncio.AbstractEventLoop | None = None",
-        '+ self._loop: asyncio.AbstractEventLoop | None = ""',
+        "- self.loop: asyncio.AbstractEventLoop | None = None",
+        '+ self.loop: asyncio.AbstractEventLoop | None = ""',
     ): "equivalent: any value other than the running loop makes the first `add` adopt the loop",
     (
         "hardened.deadline._expiry.xǁExpiryQueueǁ_fire",
@@ -215,11 +215,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): _SYSTEM_CLOCK,
     (
         "hardened.deadline._stage.xǁDeadlineStageǁ__init__",
-        "- self._task_of: Callable[..., asyncio.Task[Any] | None] | None = None",
-        '+ self._task_of: Callable[..., asyncio.Task[Any] | None] | None = ""',
-    ): ("equivalent: a false start makes the first request look the task lookup up, as None does"),
-    (
-        "hardened.deadline._stage.xǁDeadlineStageǁ__init__",
         "- inbound = CALLER_BUDGET_HEADERS if config.accept_inbound else ()",
         "+ inbound = CALLER_BUDGET_HEADERS if (config.accept_inbound) or True else ()",
     ): (
@@ -227,7 +222,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "`enter` reads only when they are accepted"
     ),
     (
-        "hardened.deadline._stage.xǁDeadlineStageǁ_find_tasks",
+        "hardened.deadline._stage.xǁDeadlineStageǁ_first_task",
         "- self._task_of = task_lookup(loop)",
         "+ self._task_of = task_lookup(None)",
     ): _TASK_LOOKUP,
@@ -243,13 +238,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): _PERF,
     (
         "hardened.deadline._stage.xǁDeadlineStageǁenter",
-        "- task = (self._task_of or self._find_tasks(loop))(loop)",
-        "+ task = (self._task_of or self._find_tasks(None))(loop)",
-    ): _TASK_LOOKUP,
+        "- task = self._task_of(loop)",
+        "+ task = self._task_of(None)",
+    ): (
+        "equivalent: asked for no loop, the first lookup finds no entry in the task table and "
+        "picks `asyncio.current_task`, which finds the running task without being given a loop"
+    ),
     (
         "hardened.deadline._stage.xǁDeadlineStageǁenter",
-        "- expires = (now if self._real_time else time.monotonic()) + timeout",
-        "+ expires = (now if (self._real_time) and False else time.monotonic()) + timeout",
+        "- state.expires = (now if self._real_time else time.monotonic()) + timeout",
+        ("+ state.expires = (now if (self._real_time) and False else time.monotonic()) + timeout"),
     ): _SYSTEM_CLOCK,
     (
         "hardened.deadline._stage.xǁDeadlineStageǁexit",
@@ -610,14 +608,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): _STRICTER_CALM,
     (
         "hardened.shed._stage.xǁShedderǁcheck",
-        (
-            "- if caller_budget is None and waited <= self.config.queue_delay_target and "
-            "self.calm(now):"
-        ),
-        (
-            "+ if caller_budget is None and waited < self.config.queue_delay_target and "
-            "self.calm(now):"
-        ),
+        "- waited <= target",
+        "+ waited < target",
+    ): _STRICTER_CALM,
+    (
+        "hardened.shed._stage.xǁShedderǁcheck",
+        "- and now - heartbeat.due <= monitor.last <= target",
+        "+ and now - heartbeat.due < monitor.last <= target",
     ): _STRICTER_CALM,
     (
         "hardened.shed._stage.xǁShedderǁclaims",

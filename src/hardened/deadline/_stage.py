@@ -82,7 +82,6 @@ class DeadlineStage(Stage):
     def __init__(
         self, config: DeadlineConfig, clock: Clock, stats: DeadlineStats, app: ASGIApp
     ) -> None:
-        self.config = config
         self.clock = clock
         self.stats = stats
         inbound = CALLER_BUDGET_HEADERS if config.accept_inbound else ()
