@@ -19,6 +19,10 @@ _STRICTER_CALM = (
     "admits them (tests/test_shed_fast_path.py checks the other direction on 20,000 states)"
 )
 _EQUAL_FLOATS = "equivalent: differs only when two measured float times are equal to the bit"
+_STRICTER_INLINE = (
+    "equivalent: differs only when two measured float times are equal to the bit, and then the "
+    "request goes through `check()`, which admits it as the written-out test would have"
+)
 _DEADLINE_RETRY_AFTER = (
     "equivalent: the 504 for a spent caller budget carries no Retry-After; the value only keys "
     "the answer cache"
@@ -616,6 +620,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "- and now - heartbeat.due <= monitor.last <= target",
         "+ and now - heartbeat.due < monitor.last <= target",
     ): _STRICTER_CALM,
+    (
+        "hardened.shed._stage.xǁShedderǁenter",
+        "- (arrived is None or now - arrived <= target)",
+        "+ (arrived is None or now - arrived < target)",
+    ): _STRICTER_INLINE,
+    (
+        "hardened.shed._stage.xǁShedderǁenter",
+        "- and now - heartbeat.due <= self.monitor.last <= target",
+        "+ and now - heartbeat.due < self.monitor.last <= target",
+    ): _STRICTER_INLINE,
     (
         "hardened.shed._stage.xǁShedderǁclaims",
         '- scope.get("client"), headers.get(self.trust.secret_header or b"")',
