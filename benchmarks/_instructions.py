@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks._servers import checkout_path
+
 __all__ = ["AppRef", "instructions_per_call", "valgrind_found"]
 
 AppRef = tuple[str, Path | None]
@@ -66,7 +68,7 @@ def _collected(app: AppRef, calls: int, attempts: int = 3) -> int:
     ref, checkout = app
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
     if checkout is not None:
-        env["PYTHONPATH"] = f"{checkout / 'src'}{os.pathsep}{checkout}"
+        env["PYTHONPATH"] = checkout_path(checkout)
     command = [
         "valgrind",
         "--tool=callgrind",

@@ -19,9 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Server", "ServerSpec", "cpu_seconds", "free_port", "parse_proc_stat", "start_all"]
+__all__ = [
+    "Server",
+    "ServerSpec",
+    "checkout_path",
+    "cpu_seconds",
+    "free_port",
+    "parse_proc_stat",
+    "start_all",
+]
 
 HOST = "127.0.0.1"
+
+
+def checkout_path(checkout: Path) -> str:
+    """The PYTHONPATH that imports hardened and the benchmark apps from another checkout."""
+    return f"{checkout / 'src'}{os.pathsep}{checkout}"
 
 
 def free_port() -> int:
@@ -110,7 +123,7 @@ class Server:
         self.log_path = self.log_dir / f"{safe}-{self.port}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if self.spec.checkout is not None:
-            env["PYTHONPATH"] = f"{self.spec.checkout / 'src'}{os.pathsep}{self.spec.checkout}"
+            env["PYTHONPATH"] = checkout_path(self.spec.checkout)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.spec.command(self.port),

@@ -25,7 +25,7 @@ from benchmarks._asgi import call_once, interleaved_costs
 from benchmarks._instructions import AppRef, instructions_per_call, valgrind_found
 from benchmarks._loadgen import INSTALL_HINT, LoadResult, run_load
 from benchmarks._registry import Comparison, Context, Result, Verdict, default_stack, not_built
-from benchmarks._servers import Server, ServerSpec, start_all
+from benchmarks._servers import Server, ServerSpec, checkout_path, start_all
 from benchmarks._stats import paired_differences, paired_ratios, spread
 
 TARGET_RATIO = 1.10
@@ -124,7 +124,7 @@ def _variants(ctx: Context) -> tuple[ServerSpec, ...]:
 
 def _baseline_in_process(checkout: Path, calls: int) -> dict[str, float]:
     """The baseline's bare and hardened in-process costs, measured in its own interpreter."""
-    env = {**os.environ, "PYTHONPATH": f"{checkout / 'src'}{os.pathsep}{checkout}"}
+    env = {**os.environ, "PYTHONPATH": checkout_path(checkout)}
     code = _BASELINE_IN_PROCESS.replace("CALLS", str(calls))
     done = subprocess.run(
         [sys.executable, "-c", code],
