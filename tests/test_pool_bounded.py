@@ -37,15 +37,19 @@ async def test_a_saturated_pool_refuses_after_the_acquire_timeout() -> None:
     assert pool.stats.waiting == 0
 
 
-async def test_the_request_budget_shortens_the_wait() -> None:
-    """Inside a 0.1 s budget, an acquire with a 1 s timeout gives up after about 0.1 s."""
+async def test_the_request_budget_shortens_the_wait(fake_clock: FakeClock) -> None:
+    """With 0.1 s of budget left, an acquire with a 1 s timeout gives up after about 0.1 s.
+    (The budget is spent down on its own clock, so the scope's own timer, armed for 60 s, never
+    races the pool's: on a late loop both would fire in one turn and the scope's would win.)"""
     pool = BoundedPool("p", max_size=1, acquire_timeout=1.0)
     await pool.take()
-    began = time.monotonic()
-    with pytest.raises(PoolExhausted, match="remaining budget"):
-        async with deadline_scope(0.1):
+    async with deadline_scope(60.0, clock=fake_clock):
+        fake_clock.advance(59.9)
+        began = time.monotonic()
+        with pytest.raises(PoolExhausted, match="remaining budget"):
             await pool.take()
-    assert time.monotonic() - began < 0.1 + 0.2  # the budget, not the 1 s acquire timeout
+        assert time.monotonic() - began < 0.1 + 0.2  # the budget, not the 1 s acquire timeout
+    assert pool.stats.acquire_timeouts == 1
 
 
 async def test_a_spent_budget_is_a_deadline_error(fake_clock: FakeClock) -> None:
