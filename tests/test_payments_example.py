@@ -32,8 +32,11 @@ def _env(postgres_url: str) -> dict[str, str]:
 
 
 async def _insert_payment(url: str, amount: int = 1250) -> uuid.UUID:
+    """Insert one payment, with the schema applied first (idempotent): a test may run before
+    any service has started on this database."""
     connection = await asyncpg.connect(url)
     try:
+        await connection.execute(SCHEMA.read_text())
         payment_id = uuid.uuid4()
         await connection.execute(
             "INSERT INTO payments (id, tenant, idempotency_key, fingerprint, amount, currency,"
